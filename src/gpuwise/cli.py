@@ -1,0 +1,326 @@
+"""The ``gpuwise`` command line: parse arguments, call one library function, render its result.
+
+Every user error is a ``UserError``: printed as one message, exit code 2, no traceback. Every
+command that prints a result accepts ``--json`` and then prints exactly one JSON document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpuwise.errors import UserError
+
+app = typer.Typer(
+    name="gpuwise",
+    help="A DevOps engineer for GPU model serving: plan, simulate, autoscale, diagnose, price.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(
+    help="The embedded catalog: GPUs, models, prices (with sources).", no_args_is_help=True
+)
+app.add_typer(catalog_app, name="catalog")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
+CatalogOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--catalog", help="Extra catalog file (YAML) extending the embedded one."),
+]
+
+
+def user_errors(fn: F) -> F:
+    """Turn a UserError into one clear line on stderr and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            err.print(f"[bold red]error:[/] {e}", soft_wrap=True, markup=True, highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def to_jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "model_dump"):
+        return obj.model_dump(mode="json")
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def _catalog(extra: list[Path] | None):  # noqa: ANN202 - Catalog imported lazily
+    from gpuwise.catalog import load_catalog
+
+    return load_catalog(tuple(extra or ()))
+
+
+# ----------------------------------------------------------------------------- catalog
+
+
+@catalog_app.command("gpus")
+@user_errors
+def catalog_gpus(json_out: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """GPU types: memory, bandwidth, dense FLOP/s, interconnect, power."""
+    cat = _catalog(catalog)
+    gpus = sorted(cat.gpus.values(), key=lambda g: g.name)
+    if json_out:
+        print_json(gpus)
+        return
+    t = Table(title="GPUs (dense tensor FLOP/s; sources: gpuwise catalog gpus --json)")
+    for col in (
+        "id",
+        "name",
+        "memory GB",
+        "HBM TB/s",
+        "bf16 TFLOP/s",
+        "fp8 TFLOP/s",
+        "int8 TOP/s",
+        "link GB/s",
+        "TDP W",
+    ):
+        t.add_column(col, justify="left" if col in ("id", "name") else "right")
+    for g in gpus:
+        f = g.flops_per_s
+
+        def tf(key: str, f: dict[str, float] = f) -> str:
+            return f"{f[key] / 1e12:,.0f}" if key in f else "-"
+
+        t.add_row(
+            g.name,
+            g.display_name,
+            f"{g.memory_bytes / 1e9:,.1f}",
+            f"{g.memory_bandwidth_bytes_per_s / 1e12:.2f}",
+            tf("bf16") if "bf16" in f else tf("fp16") + " (fp16)",
+            tf("fp8"),
+            tf("int8"),
+            f"{g.interconnect_bytes_per_s / 1e9:,.0f} {g.interconnect_kind}",
+            f"{g.tdp_w:,.0f}",
+        )
+    out.print(t)
+
+
+@catalog_app.command("models")
+@user_errors
+def catalog_models(json_out: JsonOpt = False, catalog: CatalogOpt = None) -> None:
+    """Model architectures: layers, hidden, heads, KV heads, experts, attention kind."""
+    from gpuwise.perf.arch import kv_elements_per_token_per_layer, param_counts
+
+    cat = _catalog(catalog)
+    models = sorted(cat.models.values(), key=lambda m: m.name)
+    if json_out:
+        print_json(models)
+        return
+    t = Table(title="Models (architecture from each model's config.json)")
+    for col in (
+        "id",
+        "hf id",
+        "params B",
+        "active B",
+        "layers",
+        "hidden",
+        "heads",
+        "kv heads",
+        "head dim",
+        "experts",
+        "attention",
+        "KV KiB/token (bf16)",
+    ):
+        t.add_column(col, justify="left" if col in ("id", "hf id", "attention") else "right")
+    for m in models:
+        p = param_counts(m)
+        kv = kv_elements_per_token_per_layer(m) * m.num_layers * 2 / 1024
+        t.add_row(
+            m.name,
+            m.hf_id,
+            f"{p.total / 1e9:.1f}",
+            f"{p.active / 1e9:.1f}",
+            str(m.num_layers),
+            str(m.hidden_size),
+            str(m.num_heads),
+            str(m.num_kv_heads),
+            str(m.head_dim),
+            f"{m.num_experts} (top {m.experts_per_token})" if m.is_moe else "-",
+            m.attention.upper(),
+            f"{kv:,.1f}",
+        )
+    out.print(t)
+
+
+@catalog_app.command("prices")
+@user_errors
+def catalog_prices(
+    gpu: Annotated[str | None, typer.Option(help="Only this GPU type.")] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """GPU-hour prices by provider and pricing kind, each with the date it was observed."""
+    cat = _catalog(catalog)
+    prices = list(cat.prices)
+    if gpu:
+        g = cat.gpu(gpu)
+        prices = [p for p in prices if p.gpu == g.name]
+    prices.sort(key=lambda p: (p.gpu, p.pricing, p.usd_per_gpu_hour))
+    if json_out:
+        print_json(prices)
+        return
+    t = Table(title="Prices per GPU-hour (USD; default = median of dated rows per kind)")
+    for col in ("gpu", "pricing", "$/GPU-h", "provider", "offering", "observed"):
+        t.add_column(col, justify="right" if col == "$/GPU-h" else "left")
+    for p in prices:
+        t.add_row(
+            p.gpu, p.pricing, f"{p.usd_per_gpu_hour:.2f}", p.provider, p.offering, p.source.date
+        )
+    out.print(t)
+
+
+# ----------------------------------------------------------------------------- perf
+
+
+@app.command()
+@user_errors
+def perf(
+    model: Annotated[str, typer.Argument(help="Catalog model, e.g. llama-3.1-8b.")],
+    gpu: Annotated[str, typer.Option("--gpu", help="Catalog GPU type, e.g. h100-sxm.")],
+    tp: Annotated[int, typer.Option(help="Tensor-parallel degree.")] = 1,
+    dtype: Annotated[str, typer.Option(help="Weights: bf16, fp16, fp8, int8, int4.")] = "bf16",
+    kv_dtype: Annotated[str, typer.Option(help="KV cache: auto, bf16, fp8.")] = "auto",
+    max_num_seqs: Annotated[int, typer.Option(help="Engine limit on running sequences.")] = 256,
+    max_num_batched_tokens: Annotated[int, typer.Option(help="Tokens per iteration.")] = 8192,
+    max_model_len: Annotated[int | None, typer.Option(help="Longest sequence to hold.")] = None,
+    gpu_memory_utilization: Annotated[float, typer.Option(help="Share of GPU memory.")] = 0.9,
+    profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """One replica: memory fit, KV capacity, iteration time and throughput by batch and context."""
+    from gpuwise.perf import ReplicaConfig, load_profile, summarize_replica
+    from gpuwise.perf.model import TP_DEGREES, WEIGHT_DTYPES
+
+    if dtype not in WEIGHT_DTYPES:
+        raise UserError(f"--dtype '{dtype}': use one of {', '.join(WEIGHT_DTYPES)}")
+    if kv_dtype not in ("auto", "bf16", "fp16", "fp8"):
+        raise UserError(f"--kv-dtype '{kv_dtype}': use one of auto, bf16, fp16, fp8")
+    if tp not in TP_DEGREES:
+        raise UserError(f"--tp {tp}: use one of {', '.join(map(str, TP_DEGREES))}")
+    if not 0 < gpu_memory_utilization <= 1:
+        raise UserError("--gpu-memory-utilization must lie in (0, 1]")
+    cat = _catalog(catalog)
+    cfg = ReplicaConfig(
+        model=cat.model(model),
+        gpu=cat.gpu(gpu),
+        tp=tp,
+        weight_dtype=dtype,
+        kv_dtype=kv_dtype,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len,
+    )
+    s = summarize_replica(cfg, load_profile(profile))
+    if json_out:
+        print_json(s)
+        return
+    head = f"{s.model} on {s.tp}x {s.gpu}, {s.weight_dtype} weights, {s.kv_dtype} KV cache"
+    out.print(f"[bold]{head}[/]  (profile: {s.profile})")
+    out.print(
+        f"  weights          {s.weight_gb_total:,.2f} GB total, "
+        f"{s.weight_gb_per_gpu:,.2f} GB per GPU"
+    )
+    out.print(
+        f"  KV per token     {s.kv_bytes_per_token / 1024:,.1f} KiB "
+        f"({s.kv_bytes_per_token_per_gpu / 1024:,.1f} KiB per GPU)"
+    )
+    if not s.fits:
+        out.print(f"  [bold red]does not fit[/]: {s.not_fitting_reason}")
+        return
+    out.print(
+        f"  KV cache         {s.kv_cache_gb_per_gpu:,.2f} GB per GPU = "
+        f"{s.kv_capacity_tokens:,} tokens (max_model_len {s.max_model_len:,})"
+    )
+    seqs = ", ".join(f"{n:,} at {c:,} tokens" for c, n in s.max_concurrent_seqs.items())
+    out.print(f"  max concurrent   {seqs}")
+    out.print("  bound by         " + "; ".join(f"{k}: {v}" for k, v in s.regime.items()))
+    loads = ", ".join(f"{v:,.0f} s from {k}" for k, v in s.load_s.items())
+    out.print(f"  weight load      {loads}")
+    t = Table(title="Decode: one iteration (ms) and output tokens/s, by batch and context")
+    t.add_column("batch", justify="right")
+    ctxs = sorted({d.context_tokens for d in s.decode})
+    for c in ctxs:
+        t.add_column(f"ctx {c:,}: ms", justify="right")
+        t.add_column("tok/s", justify="right")
+    for b in sorted({d.batch for d in s.decode}):
+        row = [str(b)]
+        for c in ctxs:
+            d = next((d for d in s.decode if d.batch == b and d.context_tokens == c), None)
+            if d is None:
+                row += ["-", "-"]
+            else:
+                mark = "" if d.fits_in_kv else " (KV full)"
+                row += [f"{d.step_ms:,.2f}", f"{d.output_tokens_per_s:,.0f}{mark}"]
+        t.add_row(*row)
+    out.print(t)
+    pre = ", ".join(f"{n:,} tokens {ms:,.1f} ms" for n, ms in s.prefill_ms.items())
+    out.print(f"  prefill (one prompt): {pre}")
+
+
+# ----------------------------------------------------------------------------- validate
+
+
+@app.command()
+@user_errors
+def validate(
+    spec: Annotated[Path, typer.Argument(help="The fleet spec (YAML).")],
+    profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check a spec and print what it means after defaults (and whether each replica fits)."""
+    from gpuwise.resolve import resolve_spec
+
+    r = resolve_spec(spec, profile=profile)
+    if json_out:
+        print_json(r.as_dict())
+        return
+    out.print(f"[bold]{r.spec.name}[/]: {len(r.deployments)} deployment(s), spec {spec}")
+    for d in r.deployments:
+        out.print()
+        out.print(f"[bold]{d.deployment.name}[/]: {d.summary_line}")
+        for line in d.detail_lines:
+            out.print(f"  {line}")
+    out.print()
+    out.print("[green]spec is valid[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
