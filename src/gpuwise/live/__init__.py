@@ -1,0 +1,1 @@
+"""The real world: controller loop, actuators (local engine processes, Kubernetes), gateway."""
