@@ -32,8 +32,9 @@ catalog_app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Pipes and CI logs get 120 columns rather than rich's 80, so tables stay on one line each.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -162,13 +162,13 @@ class ReplicaPerf:
             return
         c = self.config
         where = f"{c.model.name} ({c.weight_dtype}) on {c.tp}x {c.gpu.name}"
-        gib = 2**30
+        gb = 1e9
         if mem.kv_cache_bytes_per_gpu <= 0:
             why = (
-                f"needs {mem.weight_bytes_per_gpu / gib:.1f} GiB of weights per GPU plus "
-                f"{mem.reserved_bytes_per_gpu / gib:.1f} GiB reserved, but "
-                f"{c.gpu_memory_utilization:.0%} of {c.gpu.memory_bytes / gib:.0f} GiB is "
-                f"{mem.usable_bytes_per_gpu / gib:.1f} GiB"
+                f"needs {mem.weight_bytes_per_gpu / gb:.1f} GB of weights per GPU plus "
+                f"{mem.reserved_bytes_per_gpu / gb:.1f} GB reserved, but "
+                f"{c.gpu_memory_utilization:.0%} of {c.gpu.memory_bytes / gb:.1f} GB is "
+                f"{mem.usable_bytes_per_gpu / gb:.1f} GB"
             )
         else:
             why = (
