@@ -10,6 +10,8 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from gpuwise.live.local_engine import (
     EngineError,
     Replica,
     check_engine,
+    ensure_tiny_model,
     start_replica,
     stop_replica,
 )
@@ -33,21 +36,33 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "prometheus: needs a real Prometheus server")
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if E2E_REQUIRED:
         pytest.fail(f"GPUWISE_E2E=1 but {reason}", pytrace=False)
     pytest.skip(f"{reason} (set GPUWISE_E2E=1 to make this a failure)")
 
 
 @pytest.fixture(scope="session")
-def replica() -> Iterator[Replica]:
+def e2e_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Logs, pid files and Prometheus data go to pytest's temp dir (it keeps the last few runs
+    for post mortems), so test runs do not pile up in the repo's .run/."""
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def replica(e2e_run_dir: Path) -> Iterator[Replica]:
     engine = check_engine()
     if not engine.python.is_file():
         _unavailable(f"the local engine is not installed: {engine.problem}")
     if not engine.ok:  # present but broken is never a reason to skip
         pytest.fail(f"the local engine is broken: {engine.problem}", pytrace=False)
     try:
-        started = start_replica(max_num_seqs=MAX_NUM_SEQS, engine=engine)
+        # The model is cached in the default run dir: generating it costs seconds, and it is
+        # byte-identical every time.
+        model = ensure_tiny_model(engine=engine)
+        started = start_replica(
+            max_num_seqs=MAX_NUM_SEQS, model_dir=model, run_dir=e2e_run_dir, engine=engine
+        )
     except EngineError as exc:
         pytest.fail(f"the local engine did not start: {exc}", pytrace=False)
     print(f"\nreplica on port {started.port} ready in {started.ready_s:.1f} s (pid {started.pid})")
@@ -58,10 +73,10 @@ def replica() -> Iterator[Replica]:
 
 
 @pytest.fixture(scope="session")
-def prometheus(replica: Replica) -> Iterator[PrometheusServer]:
+def prometheus(replica: Replica, e2e_run_dir: Path) -> Iterator[PrometheusServer]:
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
         _unavailable("prometheus is not installed (scripts/prometheus.sh install)")
-    server = start_prometheus([replica.port])
+    server = start_prometheus([replica.port], run_dir=e2e_run_dir)
     print(f"prometheus on port {server.port} ready in {server.ready_s:.2f} s (pid {server.pid})")
     try:
         _wait_target_up(server, f"127.0.0.1:{replica.port}")

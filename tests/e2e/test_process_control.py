@@ -29,9 +29,7 @@ from gpuwise.live.prometheus_server import PrometheusError, check_config, render
 
 
 def _spawn_python(code: str, tmp_path: Path) -> int:
-    return spawn_detached(
-        [sys.executable, "-c", code], env=os.environ, log_path=tmp_path / "p.log", cwd=tmp_path
-    )
+    return spawn_detached([sys.executable, "-c", code], env=os.environ, log_path=tmp_path / "p.log")
 
 
 def test_free_port_can_be_bound_on_loopback() -> None:
@@ -43,10 +41,18 @@ def test_free_port_can_be_bound_on_loopback() -> None:
 def test_server_is_waited_for_then_stopped_by_pid(tmp_path: Path) -> None:
     port = free_port()
     pid = spawn_detached(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "-d",
+            str(tmp_path),
+        ],
         env=os.environ,
         log_path=tmp_path / "http.log",
-        cwd=tmp_path,
     )
     wait_http_ok(
         f"http://127.0.0.1:{port}/", pid=pid, timeout_s=20, what="http", log_path=tmp_path / "x"

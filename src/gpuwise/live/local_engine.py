@@ -229,22 +229,29 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def spawn_detached(argv: list[str], *, env: Mapping[str, str], log_path: Path, cwd: Path) -> int:
-    """Start a server detached in its own session so it outlives a CLI that started it and a
-    Ctrl-C in the caller's terminal does not reach it; we stop it by PID instead."""
+def spawn_detached(argv: list[str], *, env: Mapping[str, str], log_path: Path) -> int:
+    """Start a server in its own session so it outlives a CLI that started it and a Ctrl-C in the
+    caller's terminal does not reach it; we stop it by PID instead.
+
+    posix_spawn rather than Popen: a Popen object for a server that outlives it warns on garbage
+    collection and gets reaped behind our back; `pid_alive` reaps it instead.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
-    # The Popen object is dropped on purpose: callers hold the PID, and `pid_alive` reaps it.
-    return proc.pid
+    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+        try:
+            return os.posix_spawnp(
+                argv[0],
+                argv,
+                dict(env),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, devnull.fileno(), 0),
+                    (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, log.fileno(), 2),
+                ],
+                setsid=True,
+            )
+        except OSError as exc:
+            raise EngineError(f"cannot start {argv[0]}: {exc}") from exc
 
 
 def wait_http_ok(
@@ -512,7 +519,7 @@ def start_replica(
         max_model_len=max_model_len,
     )
     started_at = time.time()
-    pid = spawn_detached(argv, env=engine_env(run, port), log_path=log_path, cwd=run)
+    pid = spawn_detached(argv, env=engine_env(run, port), log_path=log_path)
     pid_file.write_text(f"{pid}\n")
     replica = Replica(
         pid=pid,

@@ -159,7 +159,7 @@ def start_prometheus(
         f"--web.listen-address=127.0.0.1:{port}",
     ]
     started_at = time.time()
-    pid = spawn_detached(argv, env=os.environ, log_path=log_path, cwd=run)
+    pid = spawn_detached(argv, env=os.environ, log_path=log_path)
     pid_path.write_text(f"{pid}\n")
     server = PrometheusServer(
         pid=pid,
