@@ -357,6 +357,15 @@ class ReplicaPerf:
         fixed = n * (k.fixed_s + k.n_allreduce * (k.ar_latency_s + k.ar_s_per_token * b))
         return fixed + _sum_max_linear(a_c, s_c, a_m, s_m, n)
 
+    def coeff_vector(self) -> np.ndarray:
+        """The timing coefficients as a flat float64 array, in ``_Coeffs`` field order.
+
+        Compiled inner loops (the simulator's numba kernel) cannot hold Python objects; they take
+        this vector and :func:`iteration_time_from_coeffs`, so they use the very same formula.
+        """
+        k = self._coeffs
+        return np.array([float(getattr(k, f)) for f in COEFF_FIELDS], dtype=np.float64)
+
     def load_time_s(self, storage: str | float = "nvme") -> float:
         """Seconds to read the weights from storage into GPU memory on a cold start."""
         if isinstance(storage, str):
@@ -393,6 +402,46 @@ class _Coeffs:
     n_allreduce: int
     ar_latency_s: float
     ar_s_per_token: float
+
+
+COEFF_FIELDS = tuple(_Coeffs.__dataclass_fields__)  # field order, as coeff_vector lays them out
+
+
+def iteration_time_from_coeffs(
+    coeffs: np.ndarray,
+    prefill_tokens: float,
+    prefill_context_tokens: float,
+    decode_seqs: float,
+    decode_context_tokens: float,
+    prefill_seqs: float,
+    prefill_attention_pairs: float,
+) -> float:
+    """``ReplicaPerf.iteration_time_s`` for one batch, in scalar float arithmetic.
+
+    Written without numpy calls or objects so that numba can compile it into the simulator's
+    kernel; ``coeffs`` is ``ReplicaPerf.coeff_vector()``. All arguments are required (the
+    object method's defaults for prefill_seqs and attention pairs are the caller's job here).
+    Keep it in step with ``iteration_time_s`` and ``_roofs``: a test checks that they agree.
+    """
+    tokens = prefill_tokens + decode_seqs
+    if tokens <= 0.0:
+        return 0.0
+    seqs_out = decode_seqs + prefill_seqs
+    attn_pairs = decode_context_tokens + prefill_attention_pairs
+    flops = coeffs[0] * tokens + coeffs[1] * seqs_out + coeffs[2] * attn_pairs
+    layer = coeffs[3] * tokens
+    eff = layer / (layer + coeffs[4])
+    if eff < 1e-12:
+        eff = 1e-12
+    compute_s = flops / (coeffs[5] * eff)
+    memory_s = (
+        coeffs[6]
+        + coeffs[7] * (decode_context_tokens + prefill_context_tokens + tokens)
+        + coeffs[8] * tokens
+    ) / coeffs[9]
+    comm_s = coeffs[11] * (coeffs[12] + coeffs[13] * tokens)
+    roof_s = compute_s if compute_s > memory_s else memory_s
+    return roof_s + comm_s + coeffs[10]
 
 
 def _sum_max_linear(a1: float, s1: float, a2: float, s2: float, n: int) -> float:
