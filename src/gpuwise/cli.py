@@ -319,6 +319,139 @@ def validate(
     out.print("[green]spec is valid[/]")
 
 
+# ----------------------------------------------------------------------------- simulate
+
+
+@app.command()
+@user_errors
+def simulate(
+    spec: Annotated[Path, typer.Argument(help="The fleet spec (YAML).")],
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of arrivals.")] = 600.0,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="Reshape each deployment's traffic: steady, double-in-5-min, "
+            "flash-crowd-5x, diurnal-compressed, azure-conv, azure-code."
+        ),
+    ] = "steady",
+    seed: Annotated[int, typer.Option(help="Seed for every random draw.")] = 0,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write requests.csv, signals.csv and summary.json here."),
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
+    interval: Annotated[float, typer.Option(help="Signal interval, seconds.")] = 10.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Simulate the fleet on its traffic (or a scenario) and summarize latency, SLO and cost."""
+    from gpuwise.resolve import resolve_spec
+    from gpuwise.sim import simulate as run_sim
+    from gpuwise.workload.scenarios import get_scenario
+
+    if not duration > 0:
+        raise UserError("--duration must be > 0 seconds")
+    sc = get_scenario(scenario)
+    r = resolve_spec(spec, profile=profile)
+    if sc.name != "steady":
+        deployments = [
+            d.model_copy(update={"traffic": sc.apply(d.traffic, duration)})
+            if d.traffic is not None
+            else d
+            for d in r.spec.deployments
+        ]
+        from gpuwise.resolve import resolve
+
+        r = resolve(r.spec.model_copy(update={"deployments": deployments}), r.path, r.profile)
+    with (
+        err.status(f"simulating {duration:,.0f} s of traffic ({sc.name})", spinner="dots")
+        if not json_out
+        else _nullcontext()
+    ):
+        result = run_sim(r, duration_s=duration, seed=seed, signal_interval_s=interval)
+    if out_dir is not None:
+        result.to_dir(out_dir)
+    if json_out:
+        print_json(
+            {
+                "scenario": sc.name,
+                "duration_s": duration,
+                "seed": seed,
+                "deployments": {k: v.as_dict() for k, v in result.summaries.items()},
+            }
+        )
+        return
+    out.print(
+        f"[bold]{r.spec.name}[/]: {duration:,.0f} s of arrivals, scenario {sc.name} "
+        f"({sc.description}), seed {seed}, profile {r.profile.name}"
+    )
+    _render_sim_summaries(result.summaries, r)
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}/requests.csv, signals.csv, summary.json")
+
+
+def _nullcontext():  # noqa: ANN202
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _render_sim_summaries(summaries: dict, resolved: Any) -> None:
+    import math
+
+    def ms(x: float | None) -> str:
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 1e3:,.0f}"
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
+
+    def usd(x: float | None) -> str:
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"${x:,.2f}"
+
+    t = Table(title="Per deployment (latencies in ms over served requests)")
+    t.add_column("", justify="left")
+    names = list(summaries)
+    for n in names:
+        t.add_column(n, justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("replicas x GPUs", lambda s: f"{s.replicas} x {s.tp}"),
+        ("requests (served / rejected)", lambda s: f"{s.requests:,} ({s.ok:,} / {s.rejected:,})"),
+        (
+            "TTFT p50 / p95 / p99",
+            lambda s: f"{ms(s.ttft_p50_s)} / {ms(s.ttft_p95_s)} / {ms(s.ttft_p99_s)}",
+        ),
+        ("TPOT p50 / p95", lambda s: f"{ms(s.tpot_p50_s)} / {ms(s.tpot_p95_s)}"),
+        ("end-to-end p50 / p95", lambda s: f"{ms(s.e2e_p50_s)} / {ms(s.e2e_p95_s)}"),
+        ("SLO", lambda s: _slo_text(resolved, s.deployment)),
+        ("requests inside the SLO", lambda s: pct(s.slo_attainment)),
+        (
+            "SLO percentile targets met",
+            lambda s: (
+                "-" if s.slo_targets_met is None else ("yes" if s.slo_targets_met else "[red]no[/]")
+            ),
+        ),
+        (
+            "input / output tokens per s",
+            lambda s: f"{s.input_tokens_per_s:,.0f} / {s.output_tokens_per_s:,.0f}",
+        ),
+        ("mean running per replica", lambda s: f"{s.mean_running_per_replica:,.1f}"),
+        ("GPU busy", lambda s: pct(s.gpu_busy)),
+        ("KV usage mean / max", lambda s: f"{pct(s.kv_usage_mean)} / {pct(s.kv_usage_max)}"),
+        ("preemptions", lambda s: f"{s.preemptions:,}"),
+        ("GPU-hours (cost)", lambda s: f"{s.gpu_hours:,.2f} ({usd(s.cost_usd)})"),
+        ("$ per 1M output tokens", lambda s: usd(s.usd_per_1m_output_tokens)),
+        ("$ per 1M output tokens inside SLO", lambda s: usd(s.usd_per_1m_output_tokens_in_slo)),
+    ]
+    for label, fn in rows:
+        t.add_row(label, *[fn(summaries[n]) for n in names])
+    out.print(t)
+
+
+def _slo_text(resolved: Any, name: str) -> str:
+    from gpuwise.resolve import describe_slo
+
+    return describe_slo(resolved.deployment(name).slo)
+
+
 def main() -> None:
     app()
 

@@ -18,10 +18,12 @@ from typing import NoReturn
 
 import numpy as np
 
+from gpuwise.errors import UserError
+
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class WorkloadError(ValueError):
+class WorkloadError(UserError):
     """A workload input the user must fix; the message names the file, the place and the fix."""
 
 
