@@ -452,6 +452,235 @@ def _slo_text(resolved: Any, name: str) -> str:
     return describe_slo(resolved.deployment(name).slo)
 
 
+# ----------------------------------------------------------------------------- doctor and cost
+
+
+SignalsOpt = Annotated[
+    Path | None, typer.Option("--signals", help="signals.csv from 'gpuwise simulate --out DIR'.")
+]
+PromOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus base URL.")]
+SelectorOpt = Annotated[
+    str, typer.Option("--selector", help="PromQL label selector of the engine series.")
+]
+ScrapeOpt = Annotated[
+    list[str] | None, typer.Option("--scrape", help="An engine's /metrics URL (repeatable).")
+]
+WindowOpt = Annotated[float, typer.Option("--window", help="Seconds of history to read.")]
+SpecOpt = Annotated[
+    Path | None, typer.Option("--spec", help="Fleet spec: prices, SLOs, engine limits.")
+]
+PriceOpt = Annotated[
+    float | None, typer.Option("--usd-per-gpu-hour", help="Price when no spec is given.")
+]
+
+
+def _observe(
+    signals: Path | None,
+    prometheus: str | None,
+    selector: str,
+    scrape: list[str] | None,
+    window: float,
+    deployment: str | None,
+) -> tuple[list[Any], list[str]]:
+    """Signals from exactly one source, and the notes on what could not be read."""
+    from gpuwise.signals import read_signals_csv
+
+    given = [x for x in (signals, prometheus, scrape) if x]
+    if len(given) != 1:
+        raise UserError("give exactly one source: --signals CSV, --prometheus URL, or --scrape URL")
+    if signals is not None:
+        if not signals.is_file():
+            raise UserError(
+                f"{signals}: no such signals file (write one with "
+                "'gpuwise simulate SPEC --out DIR')"
+            )
+        rows = read_signals_csv(signals)
+        if deployment:
+            rows = [r for r in rows if r.deployment == deployment]
+        return rows, []
+    from gpuwise.observe import signals_from_prometheus, signals_from_scrape
+
+    if prometheus is not None:
+        obs = signals_from_prometheus(prometheus, selector, window, deployment=deployment)
+    else:
+        obs = signals_from_scrape(list(scrape or []), window, deployment=deployment)
+    notes = [f"could not read: {u}" for u in obs.unreadable] + [
+        f"not available: {m}" for m in obs.missing
+    ]
+    if not obs.signals:
+        raise UserError("no signals could be read: " + "; ".join(notes or ["empty input"]))
+    return list(obs.signals), notes
+
+
+def _context(
+    spec: Path | None,
+    price: float | None,
+    rows: list[Any],
+    max_num_seqs: int | None,
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+) -> Any:
+    from gpuwise.context import DeploymentContext, FleetContext, context_from_resolved
+    from gpuwise.spec import Slo
+
+    if spec is not None:
+        from gpuwise.resolve import resolve_spec
+
+        ctx = context_from_resolved(resolve_spec(spec))
+        missing = sorted({r.deployment for r in rows} - set(ctx.deployments))
+        if missing and len(ctx.deployments) == 1:  # a live fleet labelled by model, say
+            only = next(iter(ctx.deployments.values()))
+            from dataclasses import replace
+
+            for m in missing:
+                ctx.deployments[m] = replace(only, name=m)
+        return ctx
+    slo = (
+        Slo(ttft_s=slo_ttft_s, tpot_s=slo_tpot_s)
+        if slo_ttft_s is not None or slo_tpot_s is not None
+        else None
+    )
+    return FleetContext(
+        {
+            name: DeploymentContext(
+                name=name,
+                usd_per_gpu_hour=price if price else float("nan"),
+                slo=slo,
+                max_num_seqs=max_num_seqs,
+            )
+            for name in {r.deployment for r in rows}
+        }
+    )
+
+
+@app.command()
+@user_errors
+def doctor(
+    signals: SignalsOpt = None,
+    prometheus: PromOpt = None,
+    selector: SelectorOpt = "",
+    scrape: ScrapeOpt = None,
+    window: WindowOpt = 60.0,
+    spec: SpecOpt = None,
+    deployment: Annotated[str | None, typer.Option(help="Only this deployment.")] = None,
+    usd_per_gpu_hour: PriceOpt = None,
+    max_num_seqs: Annotated[int | None, typer.Option(help="Engine batch limit.")] = None,
+    slo_ttft_s: Annotated[float | None, typer.Option(help="p95 TTFT target, s.")] = None,
+    slo_tpot_s: Annotated[float | None, typer.Option(help="p95 TPOT target, s.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Diagnose a fleet from its metrics (live or simulated): findings, evidence, dollars."""
+    from gpuwise.doctor import diagnose
+
+    rows, notes = _observe(signals, prometheus, selector, scrape, window, deployment)
+    ctx = _context(spec, usd_per_gpu_hour, rows, max_num_seqs, slo_ttft_s, slo_tpot_s)
+    report = diagnose(rows, ctx, notes)
+    if json_out:
+        sys.stdout.write(report.to_json() + "\n")
+        return
+    if markdown:
+        sys.stdout.write(report.to_markdown())
+        return
+    out.print(
+        f"[bold]gpuwise doctor[/]: {len(report.findings)} finding(s) over "
+        f"{report.window_s:,.0f} s, deployments {', '.join(report.deployments)}"
+    )
+    colors = {"high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
+    for f in report.findings:
+        money = (
+            f"  [bold]${f.usd_per_month_at_stake:,.0f}/month at stake[/]"
+            if f.usd_per_month_at_stake
+            else ""
+        )
+        out.print()
+        out.print(
+            f"[{colors[f.severity]}]\\[{f.severity}][/] [bold]{f.deployment}: {f.title}[/]{money}"
+        )
+        out.print("  evidence: " + ", ".join(f"{k}={v}" for k, v in f.evidence.items()))
+        out.print(f"  window:   {f.window}")
+        out.print(f"  means:    {f.meaning}")
+        out.print(f"  action:   {f.action}")
+    if not report.findings:
+        out.print("[green]no findings: the fleet looks healthy over this window[/]")
+    for n in notes:
+        out.print(f"[dim]note: {n}[/]")
+
+
+@app.command()
+@user_errors
+def cost(
+    signals: SignalsOpt = None,
+    prometheus: PromOpt = None,
+    selector: SelectorOpt = "",
+    scrape: ScrapeOpt = None,
+    window: WindowOpt = 3600.0,
+    spec: SpecOpt = None,
+    deployment: Annotated[str | None, typer.Option(help="Only this deployment.")] = None,
+    usd_per_gpu_hour: PriceOpt = None,
+    output_token_weight: Annotated[
+        float, typer.Option(help="GPU time of an output token in prompt tokens.")
+    ] = 4.0,
+    json_out: JsonOpt = False,
+) -> None:
+    """$ per 1M input and output tokens, GPU-hours used vs paid, and the idle share's dollars."""
+    from gpuwise.cost import cost_report
+
+    rows, notes = _observe(signals, prometheus, selector, scrape, window, deployment)
+    if spec is None and usd_per_gpu_hour is None:
+        raise UserError("give --spec SPEC or --usd-per-gpu-hour PRICE to price the fleet")
+    ctx = _context(spec, usd_per_gpu_hour, rows, None, None, None)
+    rep = cost_report(rows, ctx, output_token_weight=output_token_weight)
+    if json_out:
+        print_json(
+            {
+                "deployments": rep.deployments,
+                "usd_total": rep.usd_total,
+                "usd_per_month": rep.usd_per_month,
+                "notes": notes,
+            }
+        )
+        return
+    t = Table(title="Cost over the window")
+    for col in (
+        "deployment",
+        "window",
+        "$/GPU-h",
+        "GPU-h paid",
+        "GPU-h busy",
+        "idle",
+        "$ total",
+        "$ idle",
+        "$/1M in",
+        "$/1M out",
+        "$/1M all",
+        "$/month",
+    ):
+        t.add_column(col, justify="left" if col == "deployment" else "right")
+
+    def f(x: float, fmt: str) -> str:
+        return "-" if x != x else format(x, fmt)  # NaN: not measurable from this source
+
+    for d in rep.deployments:
+        t.add_row(
+            d.deployment,
+            f"{d.window_s:,.0f} s",
+            f(d.usd_per_gpu_hour, ",.2f"),
+            f(d.gpu_hours_paid, ",.3f"),
+            f(d.gpu_hours_busy, ",.3f"),
+            f(d.idle_share, ".0%"),
+            f(d.usd_total, ",.2f"),
+            f(d.usd_idle, ",.2f"),
+            f(d.usd_per_1m_input_tokens, ",.3f"),
+            f(d.usd_per_1m_output_tokens, ",.3f"),
+            f(d.usd_per_1m_tokens, ",.3f"),
+            f(d.usd_per_month, ",.0f"),
+        )
+    out.print(t)
+    for n in notes:
+        out.print(f"[dim]note: {n}[/]")
+
+
 def main() -> None:
     app()
 

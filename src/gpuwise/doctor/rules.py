@@ -341,16 +341,18 @@ def cold_start_risk(rows: Sequence[Signals], ctx: DeploymentContext) -> list[Fin
         return []
     t = _arr(rows, "t_s")
     r = np.nan_to_num(rate)
-    # Largest growth of the arrival rate within one time-to-ready, relative to the start level.
-    worst, at = 0.0, 0.0
-    j = 0
-    for i in range(len(r)):
-        while t[i] - t[j] > ttr:
-            j += 1
-        base = max(r[j : i + 1].min(), 1e-9)
-        growth = r[i] / base
-        if growth > worst:
-            worst, at = growth, t[i]
+    dt = rows[0].interval_s
+    # Compare the mean rate over one time-to-ready with the one just before it; windows of at
+    # least three intervals keep Poisson noise in short intervals from looking like a ramp.
+    k = max(3, math.ceil(ttr / dt))
+    if len(r) < 2 * k:
+        return []
+    c = np.concatenate([[0.0], np.cumsum(r)])
+    means = (c[k:] - c[:-k]) / k  # means[i] covers intervals i .. i+k-1
+    before, after = means[:-k], means[k:]
+    growth = after / np.maximum(before, 1e-9)
+    i = int(np.argmax(growth))
+    worst, at = float(growth[i]), float(t[min(i + 2 * k - 1, len(t) - 1)])
     if worst < 1.5:
         return []
     return [
