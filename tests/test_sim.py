@@ -203,9 +203,11 @@ def reference_sim(reqs: Requests, rd: ResolvedDeployment, kv_blocks: int) -> dic
     }
 
 
-def assert_same_as_reference(reqs: Requests, kv: int) -> object:
-    rd = ref_deployment()
-    got, _, _, stats = run(reqs, kv=kv)
+def assert_same_as_reference(
+    reqs: Requests, kv: int, rd: ResolvedDeployment | None = None
+) -> object:
+    rd = rd or ref_deployment()
+    got, _, _, stats = run(reqs, kv=kv, rd=rd)
     want = reference_sim(reqs, rd, kv)
     np.testing.assert_array_equal(got.outcome, want["outcome"])
     np.testing.assert_array_equal(got.preemptions, want["preemptions"])
@@ -228,6 +230,15 @@ def test_fast_forward_matches_reference_under_preemption() -> None:
     got = assert_same_as_reference(reqs, kv=120)  # ~1,900 tokens of KV: constant preemption
     assert int(got.preemptions.sum()) > 20
     assert (got.outcome == 0).all()
+
+
+def test_fast_forward_matches_reference_with_chunking_and_seq_limit() -> None:
+    # a 256-token budget chunks every prompt; 6 sequences at most keeps a queue waiting
+    rd = resolved(limits={"max_num_seqs": 6, "max_num_batched_tokens": 256}).deployments[0]
+    reqs = random_requests(200, 1.5, seed=12, max_in=1500, max_out=120)
+    got = assert_same_as_reference(reqs, kv=400, rd=rd)
+    assert int(got.preemptions.sum()) > 0
+    assert_same_as_reference(reqs, kv=rd.perf.memory.kv_capacity_blocks, rd=rd)
 
 
 def test_round_robin_fleet_is_independent_replicas() -> None:

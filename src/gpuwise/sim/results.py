@@ -135,6 +135,7 @@ class DeploymentSummary:
     slo_attainment: float | None = None  # share of all requests meeting every target
     slo_targets_met: bool | None = None  # each target met by at least the percentile's share
     slo_target_attainment: dict[str, float] = field(default_factory=dict)
+    slo_percentile_values_s: dict[str, float] = field(default_factory=dict)  # served requests
     usd_per_1m_output_tokens_in_slo: float | None = None  # gpuwise's one number
 
     def as_dict(self) -> dict[str, Any]:
@@ -293,12 +294,15 @@ def summarize(
                 per_target["tpot_s"] = float((ok & (np.isnan(t) | (t <= slo.tpot_s))).sum() / n)
             if slo.e2e_s is not None:
                 per_target["e2e_s"] = float((ok & (run.e2e_s <= slo.e2e_s)).sum() / n)
+        values = {"ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e}
+        at_p = {k: _pct(values[k], slo.percentile) for k in per_target}
         in_slo_tokens = float(run.output_tokens[met].sum())
         slo_kw = {
             "slo_percentile": slo.percentile,
             "slo_attainment": float(met.sum() / n),
             "slo_targets_met": all(v >= slo.percentile / 100.0 for v in per_target.values()),
             "slo_target_attainment": per_target,
+            "slo_percentile_values_s": at_p,
             "usd_per_1m_output_tokens_in_slo": (
                 cost / in_slo_tokens * 1e6 if in_slo_tokens > 0 else math.inf
             ),
