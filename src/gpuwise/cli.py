@@ -319,6 +319,171 @@ def validate(
     out.print("[green]spec is valid[/]")
 
 
+# ----------------------------------------------------------------------------- bench
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x * 1000:,.1f}"
+
+
+@app.command()
+@user_errors
+def bench(
+    endpoint: Annotated[
+        str, typer.Argument(help="OpenAI-compatible server, e.g. http://127.0.0.1:8000.")
+    ],
+    spec: Annotated[
+        Path | None, typer.Option(help="Open loop: replay this spec's deployment traffic.")
+    ] = None,
+    deployment: Annotated[str | None, typer.Option(help="Deployment of --spec.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Open loop: Poisson, requests/s.")] = None,
+    arrivals: Annotated[
+        Path | None, typer.Option(help="Open loop: an arrivals CSV to replay.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Closed loop: requests kept in flight (default 1).")
+    ] = None,
+    input_tokens: Annotated[
+        int | None, typer.Option(help="Prompt tokens (--rate, --concurrency; default 128).")
+    ] = None,
+    output_tokens: Annotated[
+        int | None, typer.Option(help="Output tokens (--rate, --concurrency; default 128).")
+    ] = None,
+    duration_s: Annotated[
+        float | None, typer.Option(help="Schedule window (default: --max-duration-s).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the schedule (as in simulate).")] = 0,
+    max_requests: Annotated[int, typer.Option(help="Send at most this many.")] = 100,
+    max_duration_s: Annotated[float, typer.Option(help="Send nothing after this.")] = 60.0,
+    timeout_s: Annotated[float, typer.Option(help="Per-request limit.")] = 60.0,
+    model: Annotated[
+        str | None, typer.Option(help="Served model name (default: from /v1/models).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token, if needed.")
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the JSON document here.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load an endpoint with streaming completions; TTFT, TPOT, ITL, e2e and errors by kind."""
+    from gpuwise.bench import (
+        BenchConfig,
+        run_bench,
+        schedule_from_csv,
+        schedule_from_spec,
+        schedule_poisson,
+    )
+
+    modes = [
+        flag
+        for flag, v in (
+            ("--spec", spec),
+            ("--rate", rate),
+            ("--arrivals", arrivals),
+            ("--concurrency", concurrency),
+        )
+        if v is not None
+    ]
+    if len(modes) > 1:
+        raise UserError(f"choose one load: {' or '.join(modes)}, not several")
+    if spec is None and deployment is not None:
+        raise UserError("--deployment goes with --spec")
+    if (spec is not None or arrivals is not None) and (input_tokens or output_tokens):
+        raise UserError("--input-tokens/--output-tokens go with --rate or --concurrency")
+    window = duration_s if duration_s is not None else max_duration_s
+    schedule = None
+    if spec is not None:
+        schedule = schedule_from_spec(spec, deployment, window, seed)
+    elif rate is not None:
+        schedule = schedule_poisson(rate, input_tokens or 128, output_tokens or 128, window, seed)
+    elif arrivals is not None:
+        schedule = schedule_from_csv(arrivals)
+    elif concurrency is None:
+        concurrency = 1
+    config = BenchConfig(
+        endpoint=endpoint,
+        schedule=schedule,
+        concurrency=concurrency,
+        input_tokens=input_tokens or 128,
+        output_tokens=output_tokens or 128,
+        max_requests=max_requests,
+        max_duration_s=max_duration_s,
+        timeout_s=timeout_s,
+        model=model,
+        api_key=api_key,
+    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=json_out or not err.is_terminal,
+    )
+    task_id = None
+
+    def on_start(total: int) -> None:
+        nonlocal task_id
+        task_id = progress.add_task("requests", total=total)
+
+    def on_progress(_rec: object) -> None:
+        if task_id is not None:
+            progress.advance(task_id)
+
+    with progress:
+        result = run_bench(config, on_start=on_start, on_progress=on_progress)
+    doc = result.as_dict()
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if json_out:
+        print_json(doc)
+        return
+    s = result.summary
+    out.print(
+        f"[bold]bench[/] {result.server.completions_url} (model {result.server.model}): "
+        f"{result.mode}, {result.source}"
+    )
+    kinds = ", ".join(f"{k} {v}" for k, v in s.outcomes.items()) or "none"
+    out.print(f"  requests   {s.sent} sent of {s.scheduled}: {kinds}")
+    out.print(
+        f"  throughput {s.throughput_rps:,.2f} req/s, {s.output_tokens_per_s:,.0f} output tok/s, "
+        f"{s.input_tokens_per_s:,.0f} prompt tok/s over {s.duration_s:,.1f} s"
+    )
+    if s.mean_prompt_tokens is not None:
+        mean_out = s.mean_completion_tokens or 0.0
+        out.print(
+            f"  tokens     prompt {s.mean_prompt_tokens:,.1f} (server count), "
+            f"output {mean_out:,.1f} per request"
+        )
+    if s.send_lag_s.count and result.mode == "open-loop":
+        lag = s.send_lag_s
+        out.print(
+            f"  send lag   mean {_ms(lag.mean)} ms, p99 {_ms(lag.p99)} ms, max {_ms(lag.max)} ms"
+        )
+    t = Table(title="Latency of successful requests (ms)")
+    for col in ("metric", "mean", "p50", "p90", "p95", "p99", "max", "n"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for label, d in (("TTFT", s.ttft_s), ("TPOT", s.tpot_s), ("ITL", s.itl_s), ("e2e", s.e2e_s)):
+        t.add_row(
+            label,
+            *(_ms(getattr(d, k)) for k in ("mean", "p50", "p90", "p95", "p99", "max")),
+            str(d.count),
+        )
+    out.print(t)
+    for w in doc["warnings"]:
+        out.print(f"  [yellow]warning:[/] {w}")
+    if s.first_error:
+        out.print(f"  [red]first error:[/] {s.first_error}")
+    if out_file is not None:
+        out.print(f"  wrote {out_file}")
+
+
 # ----------------------------------------------------------------------------- simulate
 
 
