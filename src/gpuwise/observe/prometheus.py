@@ -34,7 +34,7 @@ from gpuwise.observe.dialects import (
 )
 from gpuwise.observe.exposition import Snapshot
 from gpuwise.observe.observation import Observation
-from gpuwise.observe.window import histogram_quantile, read_gpus
+from gpuwise.observe.window import gpu_extra, histogram_quantile, read_gpus
 from gpuwise.signals import NAN, Signals
 
 __all__ = [
@@ -410,11 +410,7 @@ def _one(
     if gpu is not None and not math.isnan(gpu.busy):
         values["gpu_busy"], values["gpus"] = gpu.busy, gpu.gpus
         obs.notes.extend(f"{deployment}: {x}" for x in gpu.notes)
-        if not (math.isnan(gpu.memory_used_bytes) and math.isnan(gpu.power_w)):
-            obs.extra[deployment] = {
-                "gpu_memory_used_bytes": gpu.memory_used_bytes,
-                "gpu_power_w": gpu.power_w,
-            }
+        obs.extra[deployment] = gpu_extra(gpu)
     elif dialect.gpu_busy:
         g = dialect.gpu_busy[0]
         if _exposed(g, names):

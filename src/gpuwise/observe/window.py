@@ -36,6 +36,7 @@ from gpuwise.signals import NAN, Signals
 
 __all__ = [
     "GpuReading",
+    "gpu_extra",
     "Quantile",
     "ReplicaWindow",
     "counter_delta",
@@ -170,6 +171,7 @@ class GpuReading:
     """GPU facts for one deployment, from DCGM (or the engine's own gauge)."""
 
     busy: float = NAN
+    util: float = NAN  # DCGM_FI_DEV_GPU_UTIL as 0..1, kept next to busy: the gap is evidence
     gpus: float = NAN
     memory_used_bytes: float = NAN
     power_w: float = NAN
@@ -261,6 +263,9 @@ def read_gpus(
                 "gpu_busy from DCGM_FI_DEV_GPU_UTIL: time with any kernel running, so it reads "
                 "high even at batch size 1 (DCGM_FI_PROF_GR_ENGINE_ACTIVE is not exported)"
             )
+    utils = [float(r[u.name]) for r in chosen for u in DCGM.busy[1:] if u.name in r]  # type: ignore[arg-type]
+    if utils:
+        out.util = math.fsum(utils) / len(utils)
     mems = [float(r["mem"]) for r in chosen if isinstance(r.get("mem"), float)]
     if mems:
         out.memory_used_bytes = math.fsum(mems) * 2**20  # FB values are MiB
@@ -268,6 +273,15 @@ def read_gpus(
     if powers:
         out.power_w = math.fsum(powers)
     return out
+
+
+def gpu_extra(gpu: GpuReading) -> dict[str, float]:
+    """GPU facts without a ``Signals`` field, for ``Observation.extra``."""
+    return {
+        "gpu_util": gpu.util,
+        "gpu_memory_used_bytes": gpu.memory_used_bytes,
+        "gpu_power_w": gpu.power_w,
+    }
 
 
 # ---- one deployment ------------------------------------------------------------------------------
@@ -559,10 +573,17 @@ def observe_window(
     dialect = dialect or detect_dialect(_merged(ends or starts))
     obs.dialect = dialect
     if dialect is UNKNOWN:
-        obs.unreadable.append(
-            "no engine metrics recognised (looked for vllm:, sglang:, tgi_, nv_inference_, "
-            "nv_trt_llm_, llamacpp:)"
-        )
+        names = _merged(ends).names()
+        if any(n.startswith("DCGM_FI_") for n in names):
+            obs.unreadable.append(
+                "only DCGM exporter (GPU) metrics: give them as the GPU source next to an "
+                "engine's metrics (dcgm_paths / dcgm_urls)"
+            )
+        else:
+            obs.unreadable.append(
+                "no engine metrics recognised (looked for vllm:, sglang:, tgi_, nv_inference_, "
+                "nv_trt_llm_, llamacpp:)"
+            )
         return obs
     obs.notes.append(f"dialect: {dialect.title}, version {dialect.version_range}")
     obs.notes.extend(dialect.notes)
@@ -592,11 +613,6 @@ def observe_window(
         obs.signals.append(sig)
         obs.missing.extend(missing)
         obs.notes.extend(notes)
-        if gpu is not None and (
-            not math.isnan(gpu.memory_used_bytes) or not math.isnan(gpu.power_w)
-        ):
-            obs.extra[name] = {
-                "gpu_memory_used_bytes": gpu.memory_used_bytes,
-                "gpu_power_w": gpu.power_w,
-            }
+        if gpu is not None and not math.isnan(gpu.gpus):
+            obs.extra[name] = gpu_extra(gpu)
     return obs
