@@ -3,8 +3,10 @@
 Definitions (those of vLLM's and most serving benchmarks):
 
 * TTFT: from sending the request to the first streamed event carrying a token.
-* ITL: the gaps between successive streamed events carrying tokens (one event may carry more
-  than one token when the server holds back bytes of a partial character).
+* ITL: the gaps between successive tokens. An event may carry several tokens (the server held
+  back bytes of a partial character, or its API process fell behind the engine and coalesced
+  outputs); when the server says how many (vLLM's ``token_ids``), the event's gap is spread
+  evenly over its tokens, else the event counts as one token.
 * TPOT: (e2e - TTFT) / (output tokens - 1), per request; undefined for one-token outputs.
 * e2e: from sending to the end of the stream.
 * send lag: how late a request left compared with its scheduled (open-loop) time.
@@ -65,7 +67,7 @@ class RequestRecord:
     end_s: float | None = None
     token_times_s: list[float] = field(default_factory=list, repr=False)
     prompt_tokens: int | None = None  # as the server counted them (final usage chunk)
-    completion_tokens: int | None = None  # usage, else the number of token-carrying events
+    completion_tokens: int | None = None  # usage, else the tokens the events carried
     outcome: str = "pending"
     http_status: int | None = None
     error: str | None = None

@@ -129,8 +129,13 @@ class ServerInfo:
     models: tuple[str, ...] = ()  # as listed by /v1/models ('' when not listed)
     max_model_len: int | None = None
     root: str | None = None  # vLLM: the model's path or hub id
+    owned_by: str | None = None  # /v1/models "owned_by": "vllm" enables vLLM's extensions
     token_fit: TokenFit = field(default_factory=TokenFit)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def is_vllm(self) -> bool:
+        return (self.owned_by or "").lower() == "vllm"
 
     @property
     def completions_url(self) -> str:
@@ -158,7 +163,11 @@ def _error_text(response: httpx.Response) -> str:
 # one request
 
 
-def completion_body(model: str, prompt: str, max_tokens: int, *, stream: bool = True) -> dict:
+def completion_body(
+    model: str, prompt: str, max_tokens: int, *, stream: bool = True, token_ids: bool = False
+) -> dict:
+    """``token_ids`` asks vLLM to list the tokens of each event (an event may carry several
+    when the API server falls behind the engine and coalesces them); only sent to vLLM."""
     body: dict[str, Any] = {
         "model": model,
         "prompt": prompt,
@@ -168,6 +177,8 @@ def completion_body(model: str, prompt: str, max_tokens: int, *, stream: bool = 
     }
     if stream:
         body["stream_options"] = {"include_usage": True}
+    if token_ids:
+        body["return_token_ids"] = True
     return body
 
 
@@ -190,12 +201,24 @@ def _on_event(rec: RequestRecord, payload: str, now_s: float) -> bool:
             rec.completion_tokens = int(usage["completion_tokens"])
     for choice in event.get("choices") or ():
         text = choice.get("text") or ""
-        # A bare terminator (no text, a finish reason) after tokens is not a token of its own.
-        if not text and choice.get("finish_reason") and rec.token_times_s:
-            continue
+        ids = choice.get("token_ids")
+        if isinstance(ids, list):
+            k = len(ids)
+            if k == 0:
+                continue
+        else:
+            k = 1
+            # A bare terminator (no text, a finish reason) after tokens is not a token.
+            if not text and choice.get("finish_reason") and rec.token_times_s:
+                continue
         if rec.first_token_s is None:
             rec.first_token_s = now_s
-        rec.token_times_s.append(now_s)
+            rec.token_times_s.extend([now_s] * k)
+        else:
+            # k tokens in one event: spread them evenly over the gap since the previous event,
+            # so per-token ITLs average to what the engine did (see metrics' module doc).
+            prev = rec.token_times_s[-1]
+            rec.token_times_s.extend(prev + (now_s - prev) * (j + 1) / k for j in range(k))
     return False
 
 
@@ -208,7 +231,7 @@ async def send_request(
     timeout_s: float,
 ) -> RequestRecord:
     """Stream one completion into ``rec``; never raises except on cancellation."""
-    body = completion_body(info.model, prompt, rec.output_tokens)
+    body = completion_body(info.model, prompt, rec.output_tokens, token_ids=info.is_vllm)
     decoder = SSEDecoder()
     rec.sent_s = time.perf_counter() - t0
     try:
@@ -348,6 +371,7 @@ class Session:
             models=ids,
             max_model_len=int(max_len) if isinstance(max_len, int | float) else None,
             root=str(entry["root"]) if entry.get("root") else None,
+            owned_by=str(entry["owned_by"]) if entry.get("owned_by") else None,
             warnings=tuple(warnings),
         )
         if self.probe:
@@ -555,6 +579,7 @@ class BenchResult:
                 "models": list(self.server.models),
                 "max_model_len": self.server.max_model_len,
                 "root": self.server.root,
+                "owned_by": self.server.owned_by,
             },
             "token_fit": asdict(self.server.token_fit),
             "clamped_requests": self.clamped_requests,
