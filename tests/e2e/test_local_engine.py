@@ -1,19 +1,28 @@
 """End to end against a real vLLM replica and a real Prometheus (see conftest.py).
 
-The tests run in file order on one shared replica; the last one stops it.
+The tests share one replica and one Prometheus (session fixtures in conftest.py); the last
+test starts and stops its own pair to check that stopping by PID leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import httpx
 import pytest
 from engine_load import closed_loop, gauge, stream_completion
 
-from gpuwise.live.local_engine import Replica, pid_alive, process_group_alive, stop_replica
-from gpuwise.live.prometheus_server import PrometheusServer, stop_prometheus
+from gpuwise.live.local_engine import (
+    Replica,
+    ensure_tiny_model,
+    pid_alive,
+    process_group_alive,
+    start_replica,
+    stop_replica,
+)
+from gpuwise.live.prometheus_server import PrometheusServer, start_prometheus, stop_prometheus
 
 pytestmark = [pytest.mark.engine]
 
@@ -114,16 +123,18 @@ def test_more_requests_than_seqs_queue_and_prometheus_sees_it(
     assert seen_direct["running"] <= 4
 
 
-def test_stop_by_pid_leaves_no_process(replica: Replica, prometheus: PrometheusServer) -> None:
-    """Runs last: stops the shared replica and Prometheus (the fixtures' stop is then a no-op)."""
-    assert stop_prometheus(prometheus) in ("terminated", "killed")
-    assert stop_replica(replica) in ("terminated", "killed")
-    for pid in (replica.pid, prometheus.pid):
+def test_stop_by_pid_leaves_no_process(e2e_run_dir: Path) -> None:
+    """Starts its own replica and Prometheus, so the session's stay up for other test files."""
+    own = start_replica(max_num_seqs=2, model_dir=ensure_tiny_model(), run_dir=e2e_run_dir)
+    prom = start_prometheus([own.port], run_dir=e2e_run_dir)
+    assert stop_prometheus(prom) in ("terminated", "killed")
+    assert stop_replica(own) in ("terminated", "killed")
+    for pid in (own.pid, prom.pid):
         assert not pid_alive(pid)
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
         assert not process_group_alive(pid), f"a process of group {pid} outlived the stop"
-    assert not replica.pid_path.exists()
-    assert not prometheus.pid_path.exists()
+    assert not own.pid_path.exists()
+    assert not prom.pid_path.exists()
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{replica.base_url}/health", timeout=2.0)
+        httpx.get(f"{own.base_url}/health", timeout=2.0)
