@@ -350,7 +350,12 @@ def bench(
         int | None, typer.Option(help="Output tokens (--rate, --concurrency; default 128).")
     ] = None,
     duration_s: Annotated[
-        float | None, typer.Option(help="Schedule window (default: --max-duration-s).")
+        float | None,
+        typer.Option(
+            "--duration-s",
+            "--duration",
+            help="Schedule window, as simulate's --duration (default: --max-duration-s).",
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the schedule (as in simulate).")] = 0,
     max_requests: Annotated[int, typer.Option(help="Send at most this many.")] = 100,
@@ -884,6 +889,183 @@ def dashboards(
     for p in paths:
         out.print(f"wrote {p}")
     out.print("check the rules with: promtool check rules " + paths[1])
+
+
+# ----------------------------------------------------------------------------- calibrate
+
+
+def _int_list(text: str, flag: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise UserError(f"{flag} '{text}': give whole numbers separated by commas") from None
+    if not values or min(values) < 1:
+        raise UserError(f"{flag} '{text}': give positive whole numbers separated by commas")
+    return values
+
+
+@app.command()
+@user_errors
+def calibrate(
+    endpoint: Annotated[str, typer.Argument(help="The engine, e.g. http://127.0.0.1:8000.")],
+    gpu: Annotated[str, typer.Option(help="Catalog GPU (hardware record) it runs on.")],
+    model: Annotated[
+        str | None, typer.Option(help="Catalog model (default: from the endpoint).")
+    ] = None,
+    model_config: Annotated[
+        Path | None, typer.Option(help="Model folder or config.json giving the architecture.")
+    ] = None,
+    concurrency: Annotated[str, typer.Option(help="Decode steps' concurrency levels.")] = (
+        "1,2,4,8"
+    ),
+    prompt_tokens: Annotated[
+        str, typer.Option(help="Prefill steps' prompt lengths.")
+    ] = "16,32,64,128,256,384",
+    decode_prompt_tokens: Annotated[int, typer.Option(help="Decode steps' prompt.")] = 32,
+    decode_output_tokens: Annotated[int, typer.Option(help="Decode steps' output.")] = 128,
+    requests_per_prompt: Annotated[int, typer.Option(help="Requests per prefill step.")] = 8,
+    requests_per_slot: Annotated[
+        int, typer.Option(help="Decode step at concurrency c sends c x this.")
+    ] = 4,
+    max_num_seqs: Annotated[
+        int | None, typer.Option(help="The engine's batch limit (default: top concurrency).")
+    ] = None,
+    warmup_s: Annotated[
+        float | None, typer.Option(help="Engine start to ready, seconds (cold starts).")
+    ] = None,
+    base_profile: Annotated[str, typer.Option(help="Profile whose other fields are kept.")] = (
+        "default"
+    ),
+    name: Annotated[str, typer.Option(help="Name of the fitted profile.")] = "calibrated",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Profile YAML (default: profiles/NAME.yaml).")
+    ] = None,
+    served_model: Annotated[
+        str | None, typer.Option(help="Served model name (default: from /v1/models).")
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token, if needed.")
+    ] = None,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Sweep a live engine, fit a perf profile to it, write the profile YAML (--profile)."""
+    from gpuwise.bench.calibrate import CalibrationPlan, model_resolver
+    from gpuwise.bench.calibrate import calibrate as run_calibration
+    from gpuwise.perf import load_profile
+
+    cat = _catalog(catalog)
+    plan = CalibrationPlan(
+        concurrency=_int_list(concurrency, "--concurrency"),
+        prompt_tokens=_int_list(prompt_tokens, "--prompt-tokens"),
+        decode_prompt_tokens=decode_prompt_tokens,
+        decode_output_tokens=decode_output_tokens,
+        requests_per_prompt=requests_per_prompt,
+        requests_per_slot=requests_per_slot,
+    )
+    res = run_calibration(
+        endpoint,
+        model=model_resolver(cat, model, model_config),
+        gpu=cat.gpu(gpu),
+        plan=plan,
+        base=load_profile(base_profile),
+        name=name,
+        max_num_seqs=max_num_seqs,
+        engine_warmup_s=warmup_s,
+        served_model=served_model,
+        api_key=api_key,
+        out=out_file or Path("profiles") / f"{name}.yaml",
+        on_step=None if json_out else (lambda msg: err.print(f"  {msg}", highlight=False)),
+    )
+    if json_out:
+        print_json(res.as_dict())
+        return
+    p = res.profile
+    out.print(
+        f"[bold]calibrated[/] {res.config.model.name} on {res.config.gpu.name} via "
+        f"{res.endpoint} in {res.runtime_s:.1f} s "
+        f"(timings from {'engine /metrics' if res.engine_metrics else 'the client'})"
+    )
+    t = Table(title="Iterations: measured and fitted (ms)")
+    for col in ("step", "prompt", "batch", "context", "measured", "fitted", "error"):
+        t.add_column(col, justify="left" if col == "step" else "right")
+    for f in res.fits:
+        t.add_row(
+            f.kind,
+            f"{f.prompt_tokens:,.0f}" if f.kind == "prefill" else "-",
+            f"{f.batch:.2f}",
+            f"{f.context_tokens:,.0f}" if f.kind == "decode" else "-",
+            f"{f.measured_s * 1000:,.3f}",
+            f"{f.predicted_s * 1000:,.3f}",
+            f"{f.rel_error:+.1%}",
+        )
+    out.print(t)
+    fe = p.fit_error
+    out.print(
+        f"  fit        median |error| {fe.get('median_abs_rel', 0):.1%}, "
+        f"p90 {fe.get('p90_abs_rel', 0):.1%} over {fe.get('samples', 0):.0f} samples"
+    )
+    out.print(
+        f"  profile    compute_eff {p.compute_eff:.3g}, compute_half_sat_flops "
+        f"{p.compute_half_sat_flops:.3g}, memory_eff {p.memory_eff:.3g}, overhead "
+        f"{p.overhead_s * 1000:.3g} ms, engine warm-up {p.engine_warmup_s:.3g} s"
+    )
+    if res.api_overhead_s is not None:
+        out.print(
+            f"  API        {res.api_overhead_s * 1000:.1f} ms between the client's and the "
+            "engine's TTFT (HTTP, tokenization; not in the profile)"
+        )
+    for w in res.warnings:
+        out.print(f"  [yellow]warning:[/] {w}")
+    out.print(f"  wrote      {res.out_path}  (use it with --profile {res.out_path})")
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@app.command()
+@user_errors
+def plan(
+    spec: Annotated[Path, typer.Argument(help="The fleet spec (YAML).")],
+    emit: Annotated[
+        tuple[str, Path],
+        typer.Option("--emit", help="Write manifests: '--emit k8s DIR' (Kubernetes + KEDA)."),
+    ] = ("", Path()),
+    quantize: Annotated[
+        bool, typer.Option("--quantize/--no-quantize", help="Allow fp8 / int4 weights.")
+    ] = True,
+    packing: Annotated[
+        bool, typer.Option("--packing/--no-packing", help="Allow several models per GPU.")
+    ] = True,
+    seed: Annotated[int, typer.Option(help="Seed of the traffic samples and simulations.")] = 0,
+    profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The cheapest fleet that meets the SLOs, proven in simulation, tied to the bill."""
+    from gpuwise.plan import PlanOptions
+    from gpuwise.plan import plan as make_plan
+    from gpuwise.plan.render import render
+    from gpuwise.resolve import resolve_spec
+
+    kind, emit_dir = emit
+    if kind and kind != "k8s":
+        raise UserError(f"--emit {kind}: the only target is 'k8s' (--emit k8s DIR)")
+    r = resolve_spec(spec, profile=profile)
+    p = make_plan(r, PlanOptions(quantize=quantize, packing=packing, seed=seed))
+    written: list[Path] = []
+    if kind == "k8s":
+        from gpuwise.deploy import write_manifests
+
+        written = write_manifests(p, r, emit_dir)
+    if json_out:
+        doc = p.as_dict()
+        doc["manifests"] = [str(w) for w in written]
+        print_json(doc)
+        return
+    for item in render(p):
+        out.print(item)
+    if written:
+        out.print(f"wrote {len(written)} manifest file(s) to {emit_dir}")
 
 
 def main() -> None:
