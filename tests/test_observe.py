@@ -197,6 +197,38 @@ def test_tgi_token_counters_come_from_histogram_sums() -> None:
     assert math.isnan(s.kv_usage) and any(": kv_usage: TGI" in m for m in obs.missing)
 
 
+def test_engines_without_histograms_give_means_from_counter_pairs() -> None:
+    llama = signals_from_files(None, [DATA / "llamacpp-ik-2025-08-pr695.txt"])
+    assert llama.extra["default"]["mean_tpot_s"] == pytest.approx(3544.27 / 3469)
+    assert any("over the engine's lifetime" in n for n in llama.notes)
+    triton = signals_from_files(None, [DATA / "triton-datadog-densenet-excerpt.txt"])
+    assert triton.extra["densenet_onnx"]["mean_e2e_s"] == pytest.approx(1.327965 / 3)
+    assert "simple" not in triton.extra  # no request succeeded: no mean
+
+
+def test_sglang_tensor_parallel_ranks_count_once() -> None:
+    text = (DATA / "sglang-0.5.10.post1-datadog-opt125m.txt").read_text()
+    later = text.replace(
+        'sglang:generation_tokens_total{model_name="facebook/opt-125m",tp_rank="0"} 32',
+        'sglang:generation_tokens_total{model_name="facebook/opt-125m",tp_rank="0"} 132',
+    ).replace(
+        'sglang:num_queue_reqs{model_name="facebook/opt-125m",tp_rank="0"} 0',
+        'sglang:num_queue_reqs{model_name="facebook/opt-125m",tp_rank="0"} 7',
+    )
+
+    def both_ranks(t: str) -> str:  # what a TP=2 server would add: rank 1 reporting the same
+        lines = [
+            x.replace('tp_rank="0"', 'tp_rank="1"') for x in t.splitlines() if 'tp_rank="0"' in x
+        ]
+        return t + "\n".join(lines) + "\n"
+
+    start, _ = parse_exposition(both_ranks(text), t_s=0.0)
+    end, _ = parse_exposition(both_ranks(later), t_s=10.0)
+    s = observe_window([ReplicaWindow("r", start, end)]).signals[0]
+    assert s.output_tokens_per_s == pytest.approx(100 / 10)  # not 200 / 10
+    assert s.queue_depth == 7.0  # not 14
+
+
 # ---- robustness ---------------------------------------------------------------------------------
 def test_truncated_file_is_read_up_to_the_cut(tmp_path: Path) -> None:
     text = VLLM_LOAD.read_text()

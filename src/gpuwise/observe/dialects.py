@@ -17,6 +17,7 @@ dcgm-exporter @d5e5f51).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,8 @@ __all__ = [
     "Metric",
     "Ratio",
     "detect_dialect",
+    "promql_dedupe",
+    "promql_selector",
     "select",
     "vllm_version_range",
 ]
@@ -52,6 +55,9 @@ class Metric:
     exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()
     scale: float = 1.0
     model_scoped: bool = True
+    # Series that differ only in these labels report the same thing (SGLang's tensor-parallel
+    # ranks); keep one (the max) instead of summing them.
+    dedupe: tuple[str, ...] = ()
 
     @property
     def series_name(self) -> str:
@@ -88,6 +94,8 @@ class Dialect:
     tpot: tuple[Metric, ...] = ()
     e2e: tuple[Metric, ...] = ()
     gpu_busy: tuple[Metric, ...] = ()  # engine-native GPU utilisation (Triton), 0..1
+    # Means from counter pairs where an engine has no histogram: (extra key, sum, count, scale)
+    means: tuple[tuple[str, Metric, Metric, float], ...] = ()
     unavailable: Mapping[str, str] = field(default_factory=dict)
     known_caps_s: Mapping[str, float] = field(default_factory=dict)  # top finite bucket bounds
     notes: tuple[str, ...] = ()
@@ -183,32 +191,34 @@ VLLM_V0 = Dialect(
 )
 
 # ---- SGLang --------------------------------------------------------------------------------------
+_SG = {"dedupe": ("tp_rank", "pp_rank", "moe_ep_rank")}
 SGLANG = Dialect(
     key="sglang",
     engine="sglang",
     title="SGLang",
     version_range="any (sglang: prefix)",
     model_label="model_name",
-    queue=(_m("sglang:num_queue_reqs"),),
-    running=(_m("sglang:num_running_reqs"),),
-    kv_usage=(_m("sglang:token_usage"),),
-    prompt_tokens=(_m("sglang:prompt_tokens", "counter"),),
-    output_tokens=(_m("sglang:generation_tokens", "counter"),),
-    finished_ok=(_m("sglang:num_requests", "counter"),),
-    failed=(_m("sglang:num_aborted_requests", "counter"),),
-    preemptions=(_m("sglang:num_retracted_requests", "counter"),),
-    ttft=(_m("sglang:time_to_first_token_seconds", "histogram"),),
+    queue=(_m("sglang:num_queue_reqs", **_SG),),
+    running=(_m("sglang:num_running_reqs", **_SG),),
+    kv_usage=(_m("sglang:token_usage", **_SG),),
+    prompt_tokens=(_m("sglang:prompt_tokens", "counter", **_SG),),
+    output_tokens=(_m("sglang:generation_tokens", "counter", **_SG),),
+    finished_ok=(_m("sglang:num_requests", "counter", **_SG),),
+    failed=(_m("sglang:num_aborted_requests", "counter", **_SG),),
+    preemptions=(_m("sglang:num_retracted_requests", "counter", **_SG),),
+    ttft=(_m("sglang:time_to_first_token_seconds", "histogram", **_SG),),
     tpot=(
-        _m("sglang:inter_token_latency_seconds", "histogram"),
-        _m("sglang:time_per_output_token_seconds", "histogram"),
-        _m("sglang:request_time_per_output_token_seconds", "histogram"),
+        _m("sglang:inter_token_latency_seconds", "histogram", **_SG),
+        _m("sglang:time_per_output_token_seconds", "histogram", **_SG),
+        _m("sglang:request_time_per_output_token_seconds", "histogram", **_SG),
     ),
-    e2e=(_m("sglang:e2e_request_latency_seconds", "histogram"),),
+    e2e=(_m("sglang:e2e_request_latency_seconds", "histogram", **_SG),),
     unavailable={"gpu_busy": "SGLang exports no GPU utilisation; needs DCGM exporter metrics"},
     known_caps_s={"ttft": 400.0, "e2e": 2400.0},
     notes=(
         "SGLang <=0.4 TTFT buckets stop at 30 s and TPOT at 2.5 s",
         "sglang:num_requests_total counts finished requests, aborted ones included",
+        "series that differ only in tp_rank/pp_rank/moe_ep_rank are counted once (max)",
     ),
 )
 
@@ -250,6 +260,20 @@ _TRITON_COMMON = dict(
     # Opt-in (--metrics-config histogram_latencies=true); milliseconds.
     ttft=(_m("nv_inference_first_response_histogram_ms", "histogram", scale=0.001),),
     gpu_busy=(_m("nv_gpu_utilization", model_scoped=False),),
+    means=(
+        (
+            "mean_e2e_s",
+            _m("nv_inference_request_duration_us", "counter"),
+            _m("nv_inference_request_success", "counter"),
+            1e-6,
+        ),
+        (
+            "mean_queue_s",
+            _m("nv_inference_queue_duration_us", "counter"),
+            _m("nv_inference_request_success", "counter"),
+            1e-6,
+        ),
+    ),
 )
 _TRITON_UNAVAILABLE = {
     "prompt_tokens_per_s": "Triton core counts inferences, not tokens",
@@ -257,8 +281,8 @@ _TRITON_UNAVAILABLE = {
     "preemptions_per_s": "Triton exports no preemption counter",
     "tpot_p50_s": "Triton exports no per-token latency",
     "tpot_p95_s": "Triton exports no per-token latency",
-    "e2e_p95_s": "Triton exports cumulative microsecond counters (means only), no latency "
-    "histogram",
+    "e2e_p95_s": "Triton exports cumulative microsecond counters, no latency histogram "
+    "(the mean is in extra: mean_e2e_s)",
 }
 
 TRITON = Dialect(
@@ -316,6 +340,20 @@ LLAMACPP = Dialect(
     kv_usage=(_m("llamacpp:kv_cache_usage_ratio"),),
     prompt_tokens=(_m("llamacpp:prompt_tokens", "counter"),),
     output_tokens=(_m("llamacpp:tokens_predicted", "counter"),),
+    means=(
+        (
+            "mean_tpot_s",
+            _m("llamacpp:tokens_predicted_seconds", "counter"),
+            _m("llamacpp:tokens_predicted", "counter"),
+            1.0,
+        ),
+        (
+            "mean_prefill_s_per_token",
+            _m("llamacpp:prompt_seconds", "counter"),
+            _m("llamacpp:prompt_tokens", "counter"),
+            1.0,
+        ),
+    ),
     unavailable={
         "arrival_rate_rps": "llama.cpp exports no request counters",
         "completed_rps": "llama.cpp exports no request counters",
@@ -324,7 +362,7 @@ LLAMACPP = Dialect(
         "ttft_p50_s": "llama.cpp exports no latency histograms",
         "ttft_p95_s": "llama.cpp exports no latency histograms",
         "ttft_p99_s": "llama.cpp exports no latency histograms",
-        "tpot_p50_s": "llama.cpp exports only totals (mean time per token, in notes)",
+        "tpot_p50_s": "llama.cpp exports only totals (the mean is in extra: mean_tpot_s)",
         "tpot_p95_s": "llama.cpp exports no latency histograms",
         "e2e_p95_s": "llama.cpp exports no latency histograms",
         "gpu_busy": "llama.cpp exports no GPU utilisation; needs DCGM exporter metrics",
@@ -545,7 +583,21 @@ def select(
         found = snapshot.counter_series(metric.name, match)
     else:
         found = snapshot.series(metric.series_name, match)
-    return {labels: v for labels, v in found.items() if _keep(labels, metric)}
+    kept = {labels: v for labels, v in found.items() if _keep(labels, metric)}
+    if not metric.dedupe:
+        return kept
+    out: dict[Labels, float] = {}
+    for labels, v in kept.items():
+        key = frozenset((k, x) for k, x in labels if k not in metric.dedupe)
+        out[key] = v if key not in out or math.isnan(out[key]) else max(out[key], v)
+    return out
+
+
+def promql_dedupe(expr: str, metric: Metric) -> str:
+    """Wrap ``expr`` so duplicate series (``Metric.dedupe``) count once, as ``select`` does."""
+    if not metric.dedupe:
+        return expr
+    return f"max without ({', '.join(metric.dedupe)}) ({expr})"
 
 
 def promql_selector(metric: Metric, selector: str, model: tuple[str, str] | None = None) -> str:

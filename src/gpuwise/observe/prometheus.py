@@ -30,6 +30,7 @@ from gpuwise.observe.dialects import (
     Metric,
     Ratio,
     detect_dialect,
+    promql_dedupe,
     promql_selector,
 )
 from gpuwise.observe.exposition import Snapshot
@@ -305,7 +306,7 @@ def _one(
         if not hit:
             return None
         m, n = hit
-        v = r.scalar(f"{agg}({n}{sel(m)})", at)
+        v = r.scalar(f"{agg}({promql_dedupe(n + sel(m), m)})", at)
         return None if v is None else v * m.scale
 
     def rate(cands: Sequence[Metric], sum_all: bool = False) -> float | None:
@@ -314,7 +315,7 @@ def _one(
             n = _exposed(c, names)
             if not n:
                 continue
-            v = r.scalar(f"sum(rate({n}{sel(c)}[{w}]))")
+            v = r.scalar(f"sum({promql_dedupe(f'rate({n}{sel(c)}[{w}])', c)})")
             if v is not None:
                 total, seen = total + v * c.scale, True
             if not sum_all:
@@ -347,6 +348,12 @@ def _one(
         v = rate(cands, sum_all)
         if v is not None:
             values[key] = v
+    extra: dict[str, float] = {}
+    for key, num, den, scale in dialect.means:
+        n, d = rate((num,)), rate((den,))
+        if n is not None and d:
+            extra[key] = n / d * scale
+            obs.notes.append(f"{deployment}: {key} = {extra[key]:.4g} over the window")
     if "arrival_rate_rps" not in values and ("completed_rps" in values or "errors_per_s" in values):
         finished = values.get("completed_rps", 0.0) + values.get("errors_per_s", 0.0)
         growth = 0.0
@@ -368,7 +375,7 @@ def _one(
         if not hit:
             continue
         m, n = hit
-        res = r.q(f"sum by (le) (rate({n}_bucket{sel(m)}[{w}]))")
+        res = r.q(f"sum by (le) ({promql_dedupe(f'rate({n}_bucket{sel(m)}[{w}])', m)})")
         if res is None:
             continue
         buckets: dict[float, float] = {}
@@ -410,7 +417,7 @@ def _one(
     if gpu is not None and not math.isnan(gpu.busy):
         values["gpu_busy"], values["gpus"] = gpu.busy, gpu.gpus
         obs.notes.extend(f"{deployment}: {x}" for x in gpu.notes)
-        obs.extra[deployment] = gpu_extra(gpu)
+        extra.update(gpu_extra(gpu))
     elif dialect.gpu_busy:
         g = dialect.gpu_busy[0]
         if _exposed(g, names):
@@ -421,6 +428,8 @@ def _one(
     if "gpu_busy" not in values and gpu is not None:
         obs.missing.extend(f"{deployment}: {x}" for x in gpu.missing)
 
+    if extra:
+        obs.extra[deployment] = extra
     sig = Signals(t_s=r.at, deployment=deployment, interval_s=float(window_s), **values)  # type: ignore[arg-type]
     obs.signals.append(sig)
     for field_name, why in dialect.unavailable.items():

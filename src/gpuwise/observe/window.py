@@ -336,8 +336,11 @@ def window_signals(
     window_s: float | None = None,
     t_s: float | None = None,
     gpu: GpuReading | None = None,
-) -> tuple[Signals, list[str], list[str]]:
-    """Signals of one deployment from its replicas' windows; returns (signals, missing, notes)."""
+) -> tuple[Signals, list[str], list[str], dict[str, float]]:
+    """Signals of one deployment from its replicas' windows.
+
+    Returns (signals, missing, notes, extra): ``extra`` holds means an engine gives only as
+    counter pairs (Triton's microsecond totals, llama.cpp's seconds totals)."""
     acc = _Acc()
     answered = [r for r in replicas if r.end is not None]
     paired = [r for r in answered if r.start is not None]
@@ -414,6 +417,16 @@ def window_signals(
         v = rate(cands, sum_all)
         if v is not None:
             values[key] = v
+    extra: dict[str, float] = {}
+    for key, num, den, scale in dialect.means:
+        if have_rates:
+            n, d = rate((num,)), rate((den,))
+        else:  # lifetime totals from the one scrape
+            n, d = gauge_sum((num,)), gauge_sum((den,))
+        if n is not None and d:
+            extra[key] = n / d * scale
+            span = "the window" if have_rates else "the engine's lifetime"
+            acc.notes.append(f"{deployment}: {key} = {extra[key]:.4g} over {span}")
     arrived = rate(dialect.arrived)
     if arrived is not None:
         values["arrival_rate_rps"] = arrived
@@ -518,7 +531,7 @@ def window_signals(
         for name in ("queue_depth", "running", "kv_usage"):
             if math.isnan(getattr(sig, name)) and name not in dialect.unavailable and answered:
                 acc.missing.append(f"{deployment}: {name}: no series found in the input")
-    return sig, acc.missing, acc.notes
+    return sig, acc.missing, acc.notes, extra
 
 
 # ---- many deployments ----------------------------------------------------------------------------
@@ -607,12 +620,14 @@ def observe_window(
             gpu = read_gpus(
                 dcgm, [r.end.target for r in mine if r.end], only_deployment=len(models) == 1
             )
-        sig, missing, notes = window_signals(
+        sig, missing, notes, extra = window_signals(
             mine, dialect, deployment=name, model=selector, window_s=window_s, t_s=t_s, gpu=gpu
         )
         obs.signals.append(sig)
         obs.missing.extend(missing)
         obs.notes.extend(notes)
         if gpu is not None and not math.isnan(gpu.gpus):
-            obs.extra[name] = gpu_extra(gpu)
+            extra.update(gpu_extra(gpu))
+        if extra:
+            obs.extra[name] = extra
     return obs
