@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gpuwise.errors import UserError
 from gpuwise.observe import (
@@ -293,6 +295,33 @@ def test_quantile_without_data_or_inf_bucket_is_nan() -> None:
     assert math.isnan(histogram_quantile(0.5, {}).value)
     with pytest.raises(ValueError):
         histogram_quantile(1.5, {1.0: 1.0, INF: 1.0})
+
+
+@given(
+    st.lists(st.floats(0.001, 1000.0), min_size=1, max_size=12, unique=True),
+    st.lists(st.integers(0, 50), min_size=13, max_size=13),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
+def test_quantile_is_monotonic_and_inside_the_buckets(bounds, counts, q1, q2) -> None:
+    bounds = sorted(bounds)
+    cum, total = {}, 0.0
+    for b, c in zip(bounds + [INF], counts, strict=False):
+        total += c
+        cum[b] = total
+    lo, hi = histogram_quantile(min(q1, q2), cum), histogram_quantile(max(q1, q2), cum)
+    if total == 0:
+        assert math.isnan(lo.value) and math.isnan(hi.value)
+        return
+    assert lo.value <= hi.value + 1e-9
+    assert lo.value >= 0.0 and hi.value <= bounds[-1]
+
+
+def test_non_positive_windows_are_user_errors() -> None:
+    with pytest.raises(UserError, match="window must be positive"):
+        signals_from_scrape(["http://127.0.0.1:1/metrics"], window_s=0)
+    with pytest.raises(ObserveError, match="window must be positive"):
+        signals_from_prometheus("http://127.0.0.1:1", 'job="x"', window_s=-5)
 
 
 def test_window_ttft_quantiles_match_hand_computation() -> None:

@@ -244,8 +244,8 @@ def signals_from_prometheus(
     ``namespace="prod",pod=~"llama-.*"``; ``at`` is the end of the window (default now).
     One Signals per model label value (or one named ``deployment``).
     """
-    if window_s <= 0:
-        raise ValueError(f"window_s must be positive, got {window_s}")
+    if not window_s > 0:
+        raise ObserveError(f"the window must be positive, got {window_s:g} s")
     at = time.time() if at is None else float(at)
     obs = Observation(signals=[])
     reader = _Reader(client, at, window_s, obs)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from gpuwise.errors import UserError
 from gpuwise.observe.exposition import Snapshot, parse_exposition
 
 __all__ = ["scrape", "scrape_once"]
@@ -90,8 +91,8 @@ def scrape(
     (None where a replica did not answer). ``targets`` gives each replica's identity labels
     (``pod``, ``namespace``) for the DCGM join.
     """
-    if window_s <= 0:
-        raise ValueError(f"window_s must be positive, got {window_s}")
+    if not window_s > 0:
+        raise UserError(f"the scrape window must be positive, got {window_s:g} s")
     with httpx.Client(timeout=timeout_s, trust_env=False) as client:
         t0 = clock()
         start, errors = scrape_once(
