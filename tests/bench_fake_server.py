@@ -64,7 +64,11 @@ class FakeOpenAI:
     def stop_listening(self) -> None:
         """Refuse new connections from now on (requests already streaming go on)."""
         if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+
+    async def _close(self) -> None:
+        assert self._server is not None
+        self._server.close()
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)

@@ -397,3 +397,135 @@ def test_cli_json_and_table_against_a_fake_server(tmp_path: Path) -> None:
             assert needle in r.stdout
         r = _cli(srv.url, "--rate", "1", "--concurrency", "2")
         assert r.returncode == 2 and "choose one load" in r.stderr
+
+
+# ------------------------------------------------------------------------------ calibrate
+
+EXPOSITIONS = ROOT / "tests" / "data" / "expositions"
+CONFIGS = ROOT / "tests" / "data" / "config_json"
+TINY_CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "attention_bias": False,
+    "head_dim": 32,
+    "hidden_size": 128,
+    "intermediate_size": 512,
+    "max_position_embeddings": 2048,
+    "model_type": "llama",
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "num_key_value_heads": 4,
+    "tie_word_embeddings": False,
+    "vocab_size": 2048,
+}
+
+
+def _catalog():
+    from gpuwise.catalog import load_catalog
+
+    return load_catalog((ROOT / "examples" / "local" / "cpu-tiny.catalog.yaml",))
+
+
+def test_architecture_from_config_json_matches_the_catalog(tmp_path: Path) -> None:
+    from gpuwise.bench.calibrate import load_model_config
+    from gpuwise.catalog import get_model
+    from gpuwise.perf.arch import param_counts
+
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY_CONFIG))
+    tiny = load_model_config(folder)
+    assert tiny.name == "tiny-llama" and tiny.attention == "mha"
+    assert param_counts(tiny).total == _catalog().model("tiny").published_params
+    cfg = CONFIGS / "meta-llama--Meta-Llama-3.1-8B.config.json"
+    llama = load_model_config(cfg, "l8")
+    assert param_counts(llama).total == get_model("llama-3.1-8b").published_params
+    mixtral = load_model_config(CONFIGS / "mistralai--Mixtral-8x7B-v0.1.config.json", "mx")
+    assert param_counts(mixtral).active == param_counts(get_model("mixtral-8x7b")).active
+    with pytest.raises(UserError, match="latent attention"):
+        load_model_config(CONFIGS / "deepseek-ai--DeepSeek-V3.config.json")
+    with pytest.raises(UserError, match="no such file"):
+        load_model_config(tmp_path / "nope")
+
+
+def test_vllm_histograms_are_read_from_an_exposition() -> None:
+    from gpuwise.bench.calibrate import H_ITER_TOKENS, H_ITL, H_PREFILL, _delta_mean, _histograms
+
+    text = (EXPOSITIONS / "vllm-0.32.0-cpu-tiny-load.txt").read_text()
+    h = _histograms(text)
+    assert h[H_ITER_TOKENS] == (233.0, 53.0)
+    assert h[H_ITL] == pytest.approx((0.2557487670001706, 205.0))
+    assert h[H_PREFILL] == (0.0, 0.0)
+    before = {H_ITL: (1.0, 100.0)}
+    after = {H_ITL: (1.5, 300.0)}
+    assert _delta_mean(before, after, H_ITL) == pytest.approx(0.0025)
+    assert _delta_mean(before, before, H_ITL) is None  # nothing happened in between
+    assert _delta_mean({}, after, H_ITL) is None
+
+
+def test_decode_batch_is_token_weighted_and_ignores_idle_gaps() -> None:
+    from gpuwise.bench.calibrate import _decode_batch
+
+    def rec(i: int, first: float, end: float) -> RequestRecord:
+        times = list(np.linspace(first, end, 11))
+        return _rec(i, first - 0.01, first, times, 11)
+
+    # One request after another, with idle gaps: every token saw a batch of one.
+    assert _decode_batch([rec(0, 0.0, 1.0), rec(1, 2.0, 3.0)]) == pytest.approx(1.0)
+    # Two fully overlapping requests: a batch of two.
+    assert _decode_batch([rec(0, 0.0, 1.0), rec(1, 0.0, 1.0)]) == pytest.approx(2.0)
+    # Half overlapping: half the tokens saw two.
+    assert _decode_batch([rec(0, 0.0, 1.0), rec(1, 0.5, 1.5)]) == pytest.approx(1.5, abs=0.1)
+
+
+def test_fit_parameters_drop_a_roof_that_never_binds() -> None:
+    from gpuwise.bench.calibrate import fit_parameters
+    from gpuwise.catalog import get_gpu, get_model
+    from gpuwise.perf import Profile, ReplicaConfig
+    from gpuwise.perf.calibrate import decode_sample, prefill_sample
+
+    cat = _catalog()
+    cpu = ReplicaConfig(model=cat.model("tiny"), gpu=cat.gpu("cpu-local"))
+    samples = [prefill_sample(cpu, 64, 1, 0.002), decode_sample(cpu, 4, 96, 0.001)]
+    fitted_like = Profile(compute_eff=0.3, compute_half_sat_flops=1.5e9, overhead_s=0.001)
+    assert "memory_eff" not in fit_parameters(samples, fitted_like)
+    h100 = ReplicaConfig(model=get_model("llama-3.1-8b"), gpu=get_gpu("h100-sxm"))
+    samples = [prefill_sample(h100, 2048, 1, 0.1), decode_sample(h100, 8, 1000, 0.01)]
+    assert fit_parameters(samples, Profile()) == (
+        "compute_eff",
+        "compute_half_sat_flops",
+        "memory_eff",
+        "overhead_s",
+    )
+
+
+def test_calibrate_against_a_fake_server_uses_client_timings(tmp_path: Path) -> None:
+    from gpuwise.bench.calibrate import CalibrationPlan, calibrate
+    from gpuwise.perf import load_profile
+
+    plan = CalibrationPlan(
+        concurrency=(1, 2, 4),
+        prompt_tokens=(16, 64, 200, 1000),  # 1000 does not fit max_model_len 512: dropped
+        decode_output_tokens=16,
+        requests_per_prompt=2,
+        requests_per_slot=2,
+        warmup_requests=1,
+    )
+    cat = _catalog()
+    with FakeOpenAI(token_delay_s=0.002) as srv:
+        res = calibrate(
+            srv.url,
+            model=cat.model("tiny"),
+            gpu=cat.gpu("cpu-local"),
+            plan=plan,
+            name="fake",
+            engine_warmup_s=12.5,
+            out=tmp_path / "fake.yaml",
+        )
+    assert not res.engine_metrics and any("client-side" in w for w in res.warnings)
+    assert [s.kind for s in res.steps] == ["prefill"] * 3 + ["decode"] * 3
+    assert all(s.source == "client" and s.measured_s > 0 for s in res.steps)
+    prof = load_profile(tmp_path / "fake.yaml")
+    assert prof.name == "fake" and prof.engine_warmup_s == 12.5
+    assert prof.fit_error["samples"] == 6
+    assert "prompts of 16, 64, 200 tokens" in prof.fitted_on
+    json.dumps(res.as_dict())

@@ -323,8 +323,8 @@ def _delta_mean(
 # the fit
 
 
-def fit_parameters(samples: Sequence[IterationSample], base: Profile) -> tuple[str, ...]:
-    """The coefficients the samples can tell apart.
+def fit_parameters(samples: Sequence[IterationSample], profile: Profile) -> tuple[str, ...]:
+    """The coefficients the samples can tell apart under ``profile``.
 
     A roof that binds in no sample cannot be measured: on a CPU serving a 1M-parameter model
     nothing is bandwidth-bound, and fitting ``memory_eff`` there would only let it drift to a
@@ -333,7 +333,7 @@ def fit_parameters(samples: Sequence[IterationSample], base: Profile) -> tuple[s
     """
     kinds = set()
     for s in samples:
-        perf = ReplicaPerf(s.config, base)
+        perf = ReplicaPerf(s.config, profile)
         kinds.add(
             perf.bound(
                 prefill_tokens=s.prefill_tokens,
@@ -587,18 +587,27 @@ async def _calibrate(
         f"{prompts} tokens; decode at concurrency {levels} with {plan.decode_prompt_tokens} "
         f"prompt / {plan.decode_output_tokens} output tokens; iteration times from {source}"
     )
-    fit = fit_parameters(samples, base_profile)
-    profile = fit_profile(
-        samples,
-        base=base_profile,
-        fit=fit,
-        name=name,
-        description=(
-            f"{arch.name} served by the engine at {info.base_url} on {gpu.display_name}; "
-            "fitted by gpuwise calibrate"
-        ),
-        fitted_on=fitted_on,
+    description = (
+        f"{arch.name} served by the engine at {info.base_url} on {gpu.display_name}; "
+        "fitted by gpuwise calibrate"
     )
+
+    def fit(params: Sequence[str]) -> Profile:
+        return fit_profile(
+            samples,
+            base=base_profile,
+            fit=params,
+            name=name,
+            description=description,
+            fitted_on=fitted_on,
+        )
+
+    # Fit everything, then again without a roof that binds in no sample under that fit: its
+    # coefficient only drifted (see fit_parameters) and keeps the base profile's value instead.
+    profile = fit(FIT_TP1)
+    identifiable = fit_parameters(samples, profile)
+    if identifiable != FIT_TP1 and len(samples) >= len(identifiable) > 0:
+        profile = fit(identifiable)
     predicted = predict(samples, profile)
     fits = [
         SampleFit(
