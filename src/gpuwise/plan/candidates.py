@@ -485,16 +485,83 @@ def replicas_needed(demand: Demand, member: Member) -> float:
     return float(np.sum(np.divide(rates, cap, out=np.zeros_like(rates), where=cap > 0)))
 
 
+PACK_NEED_BELOW = 1.0  # a deployment is packable when one GPU of some type carries it all
+TRIPLES_AMONG = 5  # triples only among this many of the smallest packable deployments
+PACKED_PER_GROUP = 2  # packed layouts kept per set of deployments (and spot or not)
+
+
 def packable(demands: Sequence[Demand], dedicated: dict[str, list[Candidate]]) -> list[Demand]:
-    """Deployments small enough to share a GPU: under two single-GPU replicas of load."""
-    out = []
+    """Deployments small enough to share a GPU, smallest first.
+
+    Why "one GPU carries it all": a deployment that needs several GPUs wastes at most part of
+    one of them, and packing it multiplies the candidates without much to gain.
+    """
+    needs = []
     for d in demands:
         single = [c for c in dedicated.get(d.name, []) if c.gpus == 1]
         if not single:
             continue
         need = min(replicas_needed(d, c.members[0]) for c in single)
-        if need < 2.0:
-            out.append(d)
+        if need < PACK_NEED_BELOW:
+            needs.append((need, d.index, d))
+    return [d for _, _, d in sorted(needs, key=lambda x: (x[0], x[1]))]
+
+
+def _served_share(demand: Demand, member: Member) -> float:
+    """The share of a deployment's whole traffic one such engine carries (at most 1)."""
+    need = replicas_needed(demand, member)
+    return min(1.0, 1.0 / need) if need > 0 and math.isfinite(need) else 0.0
+
+
+def frontier(cands: list[Candidate], demands: Sequence[Demand], keep: int) -> list[Candidate]:
+    """Dedicated candidates that are among the ``keep`` cheapest per request/s in some bucket.
+
+    Why: the MILP's difficulty grows with near-equivalent candidates; a candidate that is never
+    among the most cost-efficient for any request size cannot lower the bill by much (only by
+    rounding, which the kept ones of each bucket cover). Spot and other pricing are kept apart.
+    """
+    dmap = {d.name: d for d in demands}
+    chosen: set[int] = set()
+    groups: dict[tuple[str, bool], list[int]] = {}
+    for i, c in enumerate(cands):
+        if c.packed:
+            chosen.add(i)
+            continue
+        groups.setdefault((c.members[0].deployment, c.pricing == "spot"), []).append(i)
+    for (dep, _), idx in groups.items():
+        for b in range(len(dmap[dep].buckets)):
+            ranked = sorted(
+                (i for i in idx if cands[i].members[0].capacity_rps[b] > 0),
+                key=lambda i: (cands[i].usd_per_hour / cands[i].members[0].capacity_rps[b], i),
+            )
+            chosen.update(ranked[:keep])
+        # and the cheapest per whole-traffic share, for deployments smaller than one replica
+        ranked = sorted(
+            idx,
+            key=lambda i: (
+                cands[i].usd_per_hour / max(_served_share(dmap[dep], cands[i].members[0]), 1e-9),
+                i,
+            ),
+        )
+        chosen.update(ranked[:keep])
+    return [cands[i] for i in sorted(chosen)]
+
+
+def best_packed(cands: list[Candidate], demands: Sequence[Demand], keep: int) -> list[Candidate]:
+    """Per set of deployments (and spot or not), the ``keep`` layouts with most traffic per $.
+
+    Why: every packed candidate adds a bucket-share variable per member and bucket to the MILP;
+    the few most cost-efficient layouts of a set are the ones a cheapest fleet can use.
+    """
+    dmap = {d.name: d for d in demands}
+    groups: dict[tuple, list[tuple[float, int, Candidate]]] = {}
+    for i, c in enumerate(cands):
+        value = sum(_served_share(dmap[m.deployment], m) for m in c.members)
+        sig = (c.pricing == "spot", tuple(m.deployment for m in c.members))
+        groups.setdefault(sig, []).append((-value / c.usd_per_hour, i, c))
+    out = []
+    for items in groups.values():
+        out.extend(c for _, _, c in sorted(items, key=lambda x: (x[0], x[1]))[:keep])
     return out
 
 
@@ -539,6 +606,9 @@ def packed_candidates(
     budget = min(options.token_budgets)
     prof, cat = resolved.profile, resolved.catalog
     dmap = {d.name: d for d in demands}
+    # Packed GPUs are never spot: one reclaimed GPU would take every packed model down at once,
+    # and mixing the two also makes the MILP much harder (seconds become minutes at 10 x 10).
+    pricing = [p for p in pricing if p != "spot"]
     gpus = [g for g in _gpus(resolved, options) if priced(resolved.spec, cat, g.name, pricing)]
     # 1. whole-GPU probes: memory needs and the work each deployment would put on the GPU
     probes: dict[tuple[str, str, str, str], SizedEngine] = {}
@@ -561,7 +631,8 @@ def packed_candidates(
         tuple[tuple[Demand, ...], Gpu, str, str, list[tuple[Demand, SizedEngine]], list[float]]
     ] = []
     for size in range(2, options.max_pack + 1):
-        for group in itertools.combinations(demands, size):
+        pool = demands if size == 2 else demands[:TRIPLES_AMONG]
+        for group in itertools.combinations(pool, size):
             for gpu in gpus:
                 for wd, kv in precisions(gpu, ("bf16", "auto"), options.quantize):
                     keys = [(d.name, gpu.name, wd, kv) for d in group]
@@ -599,4 +670,4 @@ def packed_candidates(
         for kind, usd in priced(resolved.spec, cat, gpu.name, pricing):
             key = "+".join(d.name for d in group) + f"|{gpu.name}|{wd}|{kv}|{kind}"
             out.append(Candidate(key, gpu.name, 1, kind, usd, members))
-    return out
+    return best_packed(prune_dominated(out), demands, PACKED_PER_GROUP)

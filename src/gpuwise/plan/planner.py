@@ -23,6 +23,7 @@ from gpuwise.plan.candidates import (
     dedicated_candidates,
     dedicated_engines,
     demand_for,
+    frontier,
     packable,
     packed_candidates,
     prune_dominated,
@@ -35,6 +36,7 @@ from gpuwise.spec import PricingKind
 
 TIGHTEN = 0.8  # capacity factor applied to a deployment whose simulated SLO missed
 MAX_ROUNDS = 6
+FRONTIER_KEEP = 3  # dedicated candidates kept per deployment and bucket (cheapest per req/s)
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ def prove(
     costlier (tightening is greedy), the reference is the answer, since it is feasible and proven.
     """
     derate = dict(derate or {})
-    base = prune_dominated([c for c in pool.candidates if keep(c)])
+    base = frontier(
+        prune_dominated([c for c in pool.candidates if keep(c)]), pool.demands, FRONTIER_KEEP
+    )
     solve_s, last = 0.0, None
     for rnd in range(1, MAX_ROUNDS + 1):
         cands = derated(base, derate)
