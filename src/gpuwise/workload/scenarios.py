@@ -3,12 +3,17 @@
 A scenario keeps the deployment's token mix and reshapes its arrivals around the deployment's
 own base rate, so "traffic doubles in five minutes" means double *this* fleet's traffic. Specs
 and the CLI name them (``--scenario double-in-5-min``); the autoscaling comparisons reuse them.
+
+Fault scenarios also carry fault events (a node failure at the peak, a wave of spot reclaims)
+and may run the fleet on another pricing kind; traffic-only tools ignore the faults, and the
+lifecycle simulator (``gpuwise.sim.autoscale``) applies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from gpuwise.errors import UserError
 from gpuwise.spec import (
@@ -44,13 +49,39 @@ def base_rate_rps(traffic: Traffic, duration_s: float) -> float:
 
 
 @dataclass(frozen=True)
+class FaultEvent:
+    """A fault at ``at_s``.
+
+    ``node-failure``: nodes die at once, taking ``share`` of the ready replicas (at least one);
+    their in-flight requests fail or are retried by the router. ``spot-preemption``: ``share`` of
+    the spot replicas (at least one) get ``notice_s`` of notice to drain and are then reclaimed;
+    spot capacity stays unavailable for ``outage_s``.
+    """
+
+    kind: Literal["node-failure", "spot-preemption"]
+    at_s: float
+    share: float
+    notice_s: float = 0.0
+    outage_s: float = 0.0
+
+
+def _no_faults(duration_s: float) -> tuple[FaultEvent, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
     build: Callable[[Traffic, float], Traffic]  # (traffic, duration_s) -> traffic
+    faults: Callable[[float], tuple[FaultEvent, ...]] = field(default=_no_faults)
+    pricing: str | None = None  # run the fleet on this pricing kind instead of the spec's
 
     def apply(self, traffic: Traffic, duration_s: float) -> Traffic:
         return self.build(traffic, duration_s)
+
+    def fault_events(self, duration_s: float) -> tuple[FaultEvent, ...]:
+        return self.faults(duration_s)
 
 
 def _with_arrival(t: Traffic, arrival: object, lengths_from: str | None = None) -> Traffic:
@@ -99,6 +130,20 @@ def _trace(name: str) -> Callable[[Traffic, float], Traffic]:
     return build
 
 
+def _node_failure_at_peak(d: float) -> tuple[FaultEvent, ...]:
+    # one node of four fails where the compressed day peaks
+    return (FaultEvent("node-failure", at_s=d / 2, share=0.25),)
+
+
+def _spot_wave(d: float) -> tuple[FaultEvent, ...]:
+    # three reclaims 20 s apart, each of a fifth of the spot fleet, with a 30 s notice (GCP's;
+    # AWS gives 2 minutes), then 10 minutes without spot capacity in the zone
+    return tuple(
+        FaultEvent("spot-preemption", at_s=d / 2 + k * 20.0, share=0.2, notice_s=30.0, outage_s=600)
+        for k in range(3)
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -119,6 +164,20 @@ SCENARIOS: dict[str, Scenario] = {
             "azure-code",
             "the Azure LLM 2023 code trace, rate-scaled to the deployment's rate",
             _trace("azure-code"),
+        ),
+        Scenario(
+            "node-failure-at-peak",
+            "the compressed day, and a quarter of the ready replicas' nodes fail at its peak",
+            _diurnal,
+            faults=_node_failure_at_peak,
+        ),
+        Scenario(
+            "spot-preemption-wave",
+            "steady traffic on spot replicas; three reclaims of a fifth of them (30 s notice) "
+            "half-way, then 10 minutes without spot capacity",
+            lambda t, d: t,
+            faults=_spot_wave,
+            pricing="spot",
         ),
     )
 }

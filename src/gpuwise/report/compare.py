@@ -1,0 +1,451 @@
+"""Autoscaling policies side by side on one deployment and one scenario: the evidence table.
+
+``compare_policies`` runs the same requests, the same lifecycle (cold starts, faults) and the same
+seed through each policy, and reports for each: SLO attainment (TTFT and TPOT), requests failed
+or timed out, p95/p99 TTFT, GPU-hours, cost, dollars per million tokens and scale events, with a
+perfect-foresight oracle's cost as the lower bound.
+
+How the anchors are configured, so that the comparison is fair: every metric target an operator
+must pick is taken from a **load test** of one replica (a simulation at the rate the capacity
+model says one replica sustains inside the SLO, the same number gpuwise's policy uses), then each
+anchor applies its own published defaults on top (Knative's 70% target utilization, HPA's
+tolerance and windows, ...). KEDA keeps vLLM production-stack's chart threshold (5 waiting
+requests), and "generic-ops" targets 60% GPU utilization as a CPU service would. Every policy
+starts from the same ready fleet, sized for the scenario's first minute, and watches it for
+the first two minutes before acting (simulated engines start empty; a controller that had been
+running would not react to that).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gpuwise.errors import UserError
+from gpuwise.policy import (
+    ApaPolicy,
+    FixedPolicy,
+    HpaPolicy,
+    KedaPolicy,
+    KpaPolicy,
+    OraclePolicy,
+    Policy,
+    RayServePolicy,
+    ReplicaCapacity,
+    Seasonality,
+    SloAwarePolicy,
+    TokenMix,
+)
+from gpuwise.resolve import ResolvedDeployment, ResolvedSpec, resolve
+from gpuwise.sim.autoscale import AutoscaleRun, simulate_autoscaled
+from gpuwise.sim.chunked import OUTCOME_FAILED, OUTCOME_TIMED_OUT
+from gpuwise.sim.engine import OUTCOME_REJECTED
+from gpuwise.sim.fleet import simulate_deployment
+from gpuwise.sim.lifecycle import LifecycleConfig
+from gpuwise.spec import DiurnalArrivals, PoissonArrivals, Traffic
+from gpuwise.workload import Requests, generate, peak_rate_rps
+from gpuwise.workload.scenarios import Scenario, get_scenario
+
+ANCHORS = ("hpa", "knative-kpa", "keda", "aibrix-apa", "ray-serve")
+BASELINES = ("fixed-peak", "generic-ops")
+POLICIES = ("gpuwise", *ANCHORS, *BASELINES, "oracle")
+UTILIZATION = 0.8  # the share of a replica's limit the capacity-based policies plan for
+OBSERVE_ONLY_S = 120.0  # policies watch the fleet warm up before they act
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One replica, measured: what an operator's load test would give the anchors' targets."""
+
+    replica_max_rps: float  # the capacity model's limit for the mix
+    replica_slo_rps: float  # at UTILIZATION of it
+    concurrency: float  # running + waiting per replica at replica_slo_rps
+    kv_usage: float
+    gpu_busy: float
+    slo_attainment: float | None  # of the load test itself
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    """One policy's results; attainment is the share of all requests, latencies over served."""
+
+    policy: str
+    requests: int
+    ok: int
+    rejected: int
+    failed: int
+    timed_out: int
+    retried: int
+    slo_attainment: float
+    ttft_attainment: float
+    tpot_attainment: float
+    ttft_p95_s: float
+    ttft_p99_s: float
+    tpot_p95_s: float
+    gpu_hours: float
+    cost_usd: float
+    usd_per_1m_tokens: float
+    usd_per_1m_tokens_in_slo: float
+    scale_events: int
+    replicas_started: int
+    mean_ready: float
+    peak_gpus: float
+    cost_vs_oracle: float = math.nan
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self).items()
+        }
+
+
+@dataclass
+class Comparison:
+    spec: str
+    deployment: str
+    scenario: str
+    scenario_description: str
+    duration_s: float
+    seed: int
+    cold_lead_s: float
+    warm_lead_s: float
+    pricing: str
+    usd_per_gpu_hour: float
+    slo: dict[str, Any] | None
+    calibration: Calibration
+    initial_replicas: int
+    rows: list[PolicyRow]
+    runs: dict[str, AutoscaleRun] = field(repr=False)
+    replica_slo_rps: float = 0.0
+
+    def row(self, policy: str) -> PolicyRow:
+        for r in self.rows:
+            if r.policy == policy:
+                return r
+        raise KeyError(policy)
+
+    def dominance(self, policy: str = "gpuwise") -> dict[str, str]:
+        """For each other policy (not the oracle): does ``policy`` Pareto-dominate it?
+
+        Dominates: SLO attainment at least as high at no more cost, strictly better on one.
+        """
+        me = self.row(policy)
+        out: dict[str, str] = {}
+        for r in self.rows:
+            if r.policy in (policy, "oracle"):
+                continue
+            geq = me.slo_attainment >= r.slo_attainment and me.cost_usd <= r.cost_usd
+            strict = me.slo_attainment > r.slo_attainment or me.cost_usd < r.cost_usd
+            if geq and strict:
+                out[r.policy] = "dominates"
+            elif me.slo_attainment < r.slo_attainment and me.cost_usd > r.cost_usd:
+                out[r.policy] = "dominated"
+            elif me.slo_attainment < r.slo_attainment:
+                out[r.policy] = (
+                    f"no: attainment {me.slo_attainment:.2%} < {r.slo_attainment:.2%} "
+                    f"(cost {me.cost_usd / r.cost_usd:.2f}x)"
+                )
+            else:
+                out[r.policy] = (
+                    f"no: cost ${me.cost_usd:.2f} > ${r.cost_usd:.2f} "
+                    f"(attainment {me.slo_attainment:.2%} vs {r.slo_attainment:.2%})"
+                )
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "spec": self.spec,
+            "deployment": self.deployment,
+            "scenario": self.scenario,
+            "scenario_description": self.scenario_description,
+            "duration_s": self.duration_s,
+            "seed": self.seed,
+            "cold_lead_s": self.cold_lead_s,
+            "warm_lead_s": self.warm_lead_s,
+            "pricing": self.pricing,
+            "usd_per_gpu_hour": self.usd_per_gpu_hour,
+            "slo": self.slo,
+            "calibration": asdict(self.calibration),
+            "initial_replicas": self.initial_replicas,
+            "rows": [r.as_dict() for r in self.rows],
+            "dominance": self.dominance() if any(r.policy == "gpuwise" for r in self.rows) else {},
+        }
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def scenario_deployment(
+    resolved: ResolvedSpec, scenario: Scenario, duration_s: float, name: str | None
+) -> ResolvedDeployment:
+    """The deployment with the scenario's traffic (and pricing), resolved again."""
+    spec = resolved.spec
+    names = [d.name for d in spec.deployments]
+    target = name or names[0]
+    if target not in names:
+        raise UserError(f"no deployment named '{target}'; the spec has {', '.join(names)}")
+    deployments = []
+    for d in spec.deployments:
+        if d.name == target:
+            if d.traffic is None:
+                raise UserError(f"deployment '{d.name}' has no traffic to scale policies against")
+            upd: dict[str, Any] = {"traffic": scenario.apply(d.traffic, duration_s)}
+            if scenario.pricing is not None:
+                upd["pricing"] = scenario.pricing
+            d = d.model_copy(update=upd)
+        deployments.append(d)
+    r = resolve(
+        spec.model_copy(update={"deployments": deployments}), resolved.path, resolved.profile
+    )
+    return r.deployment(target)
+
+
+def _price_of(resolved: ResolvedSpec, rd: ResolvedDeployment, pricing: str) -> float:
+    d = rd.deployment.model_copy(update={"pricing": pricing})
+    spec = resolved.spec.model_copy(update={"deployments": [d]})
+    try:
+        return resolve(spec, resolved.path, resolved.profile).deployments[0].usd_per_gpu_hour
+    except UserError:
+        return rd.usd_per_gpu_hour
+
+
+def calibrate(rd: ResolvedDeployment, mix_requests: Requests, seed: int) -> Calibration:
+    """The capacity model's per-replica rate, and one replica's gauges at that rate (simulated)."""
+    lim = rd.deployment.limits
+    tpot = rd.slo.tpot_s if rd.slo is not None else None
+    cap = ReplicaCapacity(rd.perf, lim.max_num_seqs, rd.perf.memory.kv_capacity_tokens, tpot)
+    mix = TokenMix.from_samples(mix_requests.input_tokens, mix_requests.output_tokens)
+    max_rps = cap.max_rps(mix)
+    slo_rps = max_rps * UTILIZATION
+    traffic = (
+        Traffic(
+            arrival=PoissonArrivals(rate_rps=slo_rps),
+            input_tokens=rd.deployment.traffic.input_tokens if rd.deployment.traffic else None,
+            output_tokens=rd.deployment.traffic.output_tokens if rd.deployment.traffic else None,
+        )
+        if rd.deployment.traffic and rd.deployment.traffic.input_tokens is not None
+        else None
+    )
+    duration = 900.0
+    if traffic is not None:
+        reqs = generate(traffic, duration, seed + 7919)
+    else:  # a trace's own lengths: resample them at the load-test rate
+        rng = np.random.default_rng(seed + 7919)
+        n = int(slo_rps * duration)
+        idx = rng.integers(0, len(mix_requests), n)
+        reqs = Requests(
+            np.sort(rng.uniform(0, duration, n)),
+            mix_requests.input_tokens[idx],
+            mix_requests.output_tokens[idx],
+            duration_s=duration,
+        )
+    _, summary, sig, _ = simulate_deployment(
+        rd, reqs, duration_s=duration, seed=seed, replicas=1, signal_interval_s=10.0
+    )
+    warm = [s for s in sig if s.t_s > 120 and s.t_s <= duration]
+    conc = float(np.mean([s.running + s.queue_depth for s in warm])) if warm else 1.0
+    kv = float(np.nanmean([s.kv_usage for s in warm])) if warm else 0.5
+    busy = float(np.nanmean([s.gpu_busy for s in warm])) if warm else 1.0
+    return Calibration(max_rps, slo_rps, conc, kv, busy, summary.slo_attainment)
+
+
+def build_policy(
+    name: str,
+    *,
+    rd: ResolvedDeployment,
+    calibration: Calibration,
+    mix: TokenMix,
+    traffic: Traffic,
+    duration_s: float,
+    arrivals_s: np.ndarray,
+    cold_lead_s: float,
+) -> Policy:
+    """A policy by name, configured as the module doc says."""
+    c = calibration
+    lim = rd.deployment.limits
+    tpot = rd.slo.tpot_s if rd.slo is not None else None
+    if name == "gpuwise":
+        season = None
+        a = traffic.arrival
+        if isinstance(a, DiurnalArrivals):
+            season = Seasonality(a.period_s, a.peak_at_s, a.trough_rps / a.peak_rps)
+        cap = ReplicaCapacity(rd.perf, lim.max_num_seqs, rd.perf.memory.kv_capacity_tokens, tpot)
+        return SloAwarePolicy(cap, mix, utilization=UTILIZATION, seasonality=season)
+    if name == "hpa":
+        return HpaPolicy(metric="kv_usage", target=c.kv_usage, name="hpa")
+    if name == "generic-ops":
+        return HpaPolicy(metric="gpu_busy", target=0.6, name="generic-ops")
+    if name == "knative-kpa":
+        return KpaPolicy(container_concurrency_target=c.concurrency)
+    if name == "keda":
+        return KedaPolicy(threshold=5.0)
+    if name == "aibrix-apa":
+        return ApaPolicy(metric="kv_usage", target=c.kv_usage)
+    if name == "ray-serve":
+        return RayServePolicy(target_ongoing_requests=c.concurrency)
+    if name == "fixed-peak":
+        peak = peak_rate_rps(traffic, duration_s)
+        return FixedPolicy(max(1, math.ceil(peak / c.replica_slo_rps - 1e-9)), name="fixed-peak")
+    if name == "oracle":
+        bin_s = 30.0
+        nb = max(1, math.ceil(duration_s / bin_s)) + 1
+        counts = np.bincount(
+            np.minimum((arrivals_s // bin_s).astype(np.int64), nb - 1), minlength=nb
+        )
+        return OraclePolicy(counts / bin_s, bin_s, c.replica_slo_rps, cold_lead_s)
+    raise UserError(f"unknown policy '{name}'; known: {', '.join(POLICIES)}")
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def summarize_run(run: AutoscaleRun, slo_percentile_s: Any = None) -> PolicyRow:
+    """One run's table row."""
+    req = run.requests
+    n = max(len(req), 1)
+    ok = req.ok
+    slo = run.slo
+    with np.errstate(invalid="ignore"):
+        ttft_ok = ok & (req.ttft_s <= slo.ttft_s) if slo and slo.ttft_s else ok
+        tpot = req.tpot_s
+        tpot_ok = ok & (np.isnan(tpot) | (tpot <= slo.tpot_s)) if slo and slo.tpot_s else ok
+    met = req.slo_met(slo)
+    tokens = float(req.output_tokens[ok].sum())
+    tokens_in = float(req.output_tokens[met].sum())
+    cost = run.billing.usd
+
+    def pct(x: np.ndarray, q: float) -> float:
+        x = x[~np.isnan(x)]
+        return float(np.percentile(x, q)) if x.size else math.nan
+
+    ready = np.array([s.replicas_ready for s in run.signals]) if run.signals else np.zeros(1)
+    gpus = np.array([s.gpus for s in run.signals]) if run.signals else np.zeros(1)
+    return PolicyRow(
+        policy=run.policy,
+        requests=len(req),
+        ok=int(ok.sum()),
+        rejected=int((req.outcome == OUTCOME_REJECTED).sum()),
+        failed=int((req.outcome == OUTCOME_FAILED).sum()),
+        timed_out=int((req.outcome == OUTCOME_TIMED_OUT).sum()),
+        retried=int(run.retries.sum()),
+        slo_attainment=float(met.sum() / n),
+        ttft_attainment=float(ttft_ok.sum() / n),
+        tpot_attainment=float(tpot_ok.sum() / n),
+        ttft_p95_s=pct(req.ttft_s[ok], 95),
+        ttft_p99_s=pct(req.ttft_s[ok], 99),
+        tpot_p95_s=pct(req.tpot_s[ok], 95),
+        gpu_hours=run.billing.gpu_hours,
+        cost_usd=cost,
+        usd_per_1m_tokens=cost / tokens * 1e6 if tokens else math.inf,
+        usd_per_1m_tokens_in_slo=cost / tokens_in * 1e6 if tokens_in else math.inf,
+        scale_events=run.scale_events,
+        replicas_started=sum(1 for r in run.replicas if r.phases[0][0] != "ready"),
+        mean_ready=float(np.mean(ready)),
+        peak_gpus=float(np.max(gpus)),
+    )
+
+
+def compare_policies(
+    resolved: ResolvedSpec,
+    *,
+    scenario: str,
+    policies: Sequence[str] = POLICIES,
+    duration_s: float = 1800.0,
+    seed: int = 0,
+    lead_time_s: float | None = None,
+    deployment: str | None = None,
+    lifecycle: LifecycleConfig | None = None,
+    signal_interval_s: float = 1.0,
+    observe_only_s: float = OBSERVE_ONLY_S,
+) -> Comparison:
+    """Run each named policy on ``scenario``; see module doc. ``lead_time_s`` pins the median
+    scale-up lead time (request to ready) by setting the node provisioning time."""
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise UserError(f"duration must be > 0 seconds, got {duration_s!r}")
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown:
+        raise UserError(f"unknown policy {', '.join(unknown)}; known: {', '.join(POLICIES)}")
+    sc = get_scenario(scenario)
+    rd = scenario_deployment(resolved, sc, duration_s, deployment)
+    d = rd.deployment
+    pricing = d.pricing
+    cfg = lifecycle or LifecycleConfig()
+    if lead_time_s is not None:
+        try:
+            cfg = cfg.with_lead_time(rd.perf, rd.gpu.name, pricing, lead_time_s)
+        except ValueError as e:
+            raise UserError(f"--lead-time: {e}") from None
+    prices = {pricing: rd.usd_per_gpu_hour}
+    if pricing == "spot":
+        prices["on-demand"] = _price_of(resolved, rd, "on-demand")
+    assert d.traffic is not None
+    requests = generate(d.traffic, duration_s, seed)
+    if len(requests) == 0:
+        raise UserError(f"scenario '{scenario}' produced no request in {duration_s:g} s")
+    mix = TokenMix.from_samples(requests.input_tokens, requests.output_tokens)
+    cal = calibrate(rd, requests, seed)
+    cold_lead = cfg.cold_lead_s(rd.perf, rd.gpu.name, pricing)
+    cold_lead_p90 = cfg.cold_lead_s(rd.perf, rd.gpu.name, pricing, q=0.9)
+    first_min = float(np.sum(requests.arrival_s < 60.0)) / min(60.0, duration_s)
+    initial = min(max(d.replicas.min, math.ceil(first_min / cal.replica_slo_rps)), d.replicas.max)
+    runs: dict[str, AutoscaleRun] = {}
+    rows: list[PolicyRow] = []
+    faults = sc.fault_events(duration_s)
+    for name in policies:
+        pol = build_policy(
+            name,
+            rd=rd,
+            calibration=cal,
+            mix=mix,
+            traffic=d.traffic,
+            duration_s=duration_s,
+            arrivals_s=requests.arrival_s,
+            cold_lead_s=cold_lead_p90,
+        )
+        start = initial
+        if isinstance(pol, FixedPolicy):
+            start = min(pol.replicas, d.replicas.max)
+        run = simulate_autoscaled(
+            rd,
+            requests,
+            pol,
+            duration_s=duration_s,
+            seed=seed,
+            initial_replicas=start,
+            lifecycle=cfg,
+            faults=faults,
+            pricing=pricing,
+            prices_usd_per_gpu_hour=prices,
+            signal_interval_s=signal_interval_s,
+            observe_only_s=observe_only_s,
+        )
+        runs[name] = run
+        rows.append(summarize_run(run))
+    if "oracle" in runs:
+        oc = runs["oracle"].billing.usd
+        rows = [
+            PolicyRow(**{**asdict(r), "cost_vs_oracle": r.cost_usd / oc if oc > 0 else math.nan})
+            for r in rows
+        ]
+    return Comparison(
+        spec=resolved.spec.name,
+        deployment=d.name,
+        scenario=sc.name,
+        scenario_description=sc.description,
+        duration_s=duration_s,
+        seed=seed,
+        cold_lead_s=cold_lead,
+        warm_lead_s=cfg.warm_lead_s(rd.perf),
+        pricing=pricing,
+        usd_per_gpu_hour=rd.usd_per_gpu_hour,
+        slo=rd.slo.model_dump(mode="json") if rd.slo else None,
+        calibration=cal,
+        initial_replicas=initial,
+        rows=rows,
+        runs=runs,
+        replica_slo_rps=cal.replica_slo_rps,
+    )
