@@ -18,6 +18,7 @@ from gpuwise.errors import UserError
 from gpuwise.plan.candidates import (
     Candidate,
     Demand,
+    Member,
     evaluate_members,
     prune_dominated,
     size_engine,
@@ -44,11 +45,16 @@ class Baseline:
     note: str = ""
 
 
-def _as_written(d: Demand, resolved: ResolvedSpec, max_num_seqs: int | None) -> Candidate:
-    """The deployment's own replica (optionally with another batch limit), priced as written."""
+def _as_written(
+    d: Demand, resolved: ResolvedSpec, max_num_seqs: int | None, derive: bool = False
+) -> Candidate:
+    """The deployment's own replica (optionally with another batch limit), priced as written.
+
+    ``derive``: the batch limit sized by the TPOT target instead (the hardware's SLO capacity).
+    """
     rd = d.current
     dep, cfg = rd.deployment, rd.config
-    seqs = max_num_seqs if max_num_seqs is not None else cfg.max_num_seqs
+    seqs = None if derive else (max_num_seqs if max_num_seqs is not None else cfg.max_num_seqs)
     sized = size_engine(
         d,
         rd.gpu,
@@ -64,16 +70,21 @@ def _as_written(d: Demand, resolved: ResolvedSpec, max_num_seqs: int | None) -> 
     if sized is None:  # resolve() already checked the fit; this is a guard, not a user path
         raise UserError(f"deployment '{d.name}': its configuration does not fit in memory")
     m = evaluate_members(d, [sized])[0]
-    key = f"{d.name}|as-written|s{seqs}"
+    key = f"{d.name}|as-written|s{sized.engine.max_num_seqs}"
     return Candidate(key, rd.gpu.name, cfg.tp, dep.pricing, rd.usd_per_gpu_hour, (m,))
 
 
 def current_fleet(resolved: ResolvedSpec, demands: Sequence[Demand], seed: int) -> Baseline:
     """The spec's deployments as written, at their starting replica counts, simulated."""
     picks = [(_as_written(d, resolved, None), d.current.deployment.replicas.start) for d in demands]
-    fleet = whole_traffic_fleet("current", demands, picks)
+    fleet = whole_traffic_fleet("current", demands, picks, hardware_capacity(resolved, demands))
     ver = verify(resolved, demands, fleet, seed=seed)
     return Baseline("current", "current fleet (as written)", fleet, ver)
+
+
+def hardware_capacity(resolved: ResolvedSpec, demands: Sequence[Demand]) -> list[Member]:
+    """Per deployment, its hardware as written with a batching limit sized by the TPOT target."""
+    return [_as_written(d, resolved, None, derive=True).members[0] for d in demands]
 
 
 def _erlangs(d: Demand) -> float:
@@ -97,9 +108,10 @@ def transplant_fleet(resolved: ResolvedSpec, demands: Sequence[Demand], seed: in
         for d in demands
     }
     note = ""
+    hw = hardware_capacity(resolved, demands)
     for _ in range(MAX_TRANSPLANT_ROUNDS):
         fleet = whole_traffic_fleet(
-            "transplant", demands, [(cands[d.name], n[d.name]) for d in demands]
+            "transplant", demands, [(cands[d.name], n[d.name]) for d in demands], hw
         )
         ver = verify(resolved, demands, fleet, seed=seed)
         if ver.ok:

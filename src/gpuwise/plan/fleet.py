@@ -133,12 +133,22 @@ def fleet_from_allocation(
 
 
 def whole_traffic_fleet(
-    name: str, demands: Sequence[Demand], picks: Sequence[tuple[Candidate, int]]
+    name: str,
+    demands: Sequence[Demand],
+    picks: Sequence[tuple[Candidate, int]],
+    capacity_of: Sequence[Member] | None = None,
 ) -> Fleet:
-    """One group per deployment carrying all its traffic (the current fleet, the transplant)."""
+    """One group per deployment carrying all its traffic (the current fleet, the transplant).
+
+    ``capacity_of``: per pick, the engine whose capacity the load is measured against. For a
+    fleet as written that is the same hardware with a batching limit sized by the TPOT target,
+    so that utilization means the share of what the GPUs bought could serve under the SLO
+    (a batch-1 fleet is then, rightly, a few percent utilized).
+    """
     dmap = {d.name: d for d in demands}
     groups = []
-    for c, n in picks:
+    for i, (c, n) in enumerate(picks):
         d = dmap[c.members[0].deployment]
-        groups.append(FleetGroup(c, n, (member_load(d, c.members[0], [1.0] * len(d.buckets)),)))
+        ref = capacity_of[i] if capacity_of is not None else c.members[0]
+        groups.append(FleetGroup(c, n, (member_load(d, ref, [1.0] * len(d.buckets)),)))
     return Fleet(name, tuple(groups))
