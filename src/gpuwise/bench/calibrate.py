@@ -75,6 +75,7 @@ class CalibrationPlan:
     requests_per_prompt: int = 8
     requests_per_slot: int = 4  # decode step at concurrency c sends c * this many requests
     warmup_requests: int = 4
+    rounds: int = 1  # the whole sweep, repeated (interleaved) this many times
     step_max_s: float = 60.0  # no request is started after this in one step
     timeout_s: float = 60.0
 
@@ -84,6 +85,8 @@ class CalibrationPlan:
             raise UserError("--concurrency levels must be positive integers")
         if not self.prompt_tokens or min(self.prompt_tokens) < 1:
             raise UserError("--prompt-tokens steps must be positive integers")
+        if self.rounds < 1:
+            raise UserError("--rounds must be at least 1")
         if self.decode_output_tokens < 2:
             raise UserError("--decode-output-tokens must be at least 2 (one gap between tokens)")
         plan = self
@@ -301,6 +304,17 @@ def _histograms(text: str) -> dict[str, tuple[float, float]]:
     return out
 
 
+async def _engine_name(client: httpx.AsyncClient, info: ServerInfo) -> str:
+    """ "vLLM 0.32.0" from vLLM's /version; the /v1/models owner otherwise."""
+    name = "vLLM" if info.is_vllm else (info.owned_by or "the engine")
+    try:
+        r = await client.get(f"{info.base_url}/version", timeout=5.0)
+        version = r.json().get("version") if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        version = None
+    return f"{name} {version}" if version else name
+
+
 async def _scrape(client: httpx.AsyncClient, info: ServerInfo) -> dict[str, tuple[float, float]]:
     try:
         r = await client.get(info.metrics_url, timeout=10.0)
@@ -439,6 +453,33 @@ def _step(
     )
 
 
+def _samples(config: ReplicaConfig, steps: Sequence[StepMeasurement]) -> list[IterationSample]:
+    """One sample per distinct step: the median over rounds, so that a burst of interference
+    on a shared machine during one round does not count (the steps keep every round)."""
+    groups: dict[tuple[str, int, int], list[StepMeasurement]] = {}
+    for s in steps:
+        if math.isfinite(s.measured_s) and s.measured_s > 0 and (s.kind == "prefill" or s.batch):
+            groups.setdefault((s.kind, s.concurrency, round(s.prompt_tokens)), []).append(s)
+    samples = []
+    for (kind, _c, prompt), group in groups.items():
+        measured = float(np.median([s.measured_s for s in group]))
+        if kind == "prefill":
+            samples.append(prefill_sample(config, prompt, 1, measured))
+            continue
+        batch = float(np.median([s.batch for s in group]))
+        context = float(np.mean([s.context_tokens for s in group]))
+        samples.append(
+            IterationSample(
+                config=config,
+                measured_s=measured,
+                decode_seqs=batch,
+                decode_context_tokens=batch * context,
+                kind="decode",
+            )
+        )
+    return samples
+
+
 async def _sweep(
     session: Session,
     plan: CalibrationPlan,
@@ -477,6 +518,9 @@ async def _sweep(
         )
         for c in plan.concurrency
     ]
+    # Rounds interleave the steps, so a slow minute of a shared machine hits one round of every
+    # level instead of every round of one level; the fit takes each step's median over rounds.
+    todo = todo * plan.rounds
     for kind, c, n, prompt, output in todo:
         if on_step is not None:
             on_step(
@@ -505,6 +549,7 @@ def calibrate(
     served_model: str | None = None,
     api_key: str | None = None,
     out: str | Path | None = None,
+    note: str = "",
     on_step: Callable[[str], None] | None = None,
 ) -> CalibrationResult:
     """Sweep ``endpoint``, fit a profile for ``model`` on ``gpu``, save it to ``out`` if given.
@@ -518,7 +563,7 @@ def calibrate(
     t0 = time.perf_counter()
     result = asyncio.run(
         _calibrate(endpoint, plan, model, gpu, base, name, max_num_seqs, engine_warmup_s,
-                   served_model, api_key, on_step, started)
+                   served_model, api_key, note, on_step, started)
     )  # fmt: skip
     result.runtime_s = time.perf_counter() - t0
     if out is not None:
@@ -537,6 +582,7 @@ async def _calibrate(
     engine_warmup_s: float | None,
     served_model: str | None,
     api_key: str | None,
+    note: str,
     on_step: Callable[[str], None] | None,
     started: dt.datetime,
 ) -> CalibrationResult:
@@ -555,41 +601,31 @@ async def _calibrate(
             max_num_seqs=max_num_seqs or max(plan.concurrency),
             max_model_len=info.max_model_len,
         )
+        engine = await _engine_name(session.client, info)
         steps, have_metrics = await _sweep(session, plan, on_step)
-    samples: list[IterationSample] = []
-    for s in steps:
-        if not (math.isfinite(s.measured_s) and s.measured_s > 0):
-            continue
-        if s.kind == "prefill":
-            samples.append(prefill_sample(config, round(s.prompt_tokens), 1, s.measured_s))
-        elif s.batch > 0:
-            samples.append(
-                IterationSample(
-                    config=config,
-                    measured_s=s.measured_s,
-                    decode_seqs=s.batch,
-                    decode_context_tokens=s.batch * s.context_tokens,
-                    kind="decode",
-                )
-            )
+    samples = _samples(config, steps)
     base_profile = base or Profile()
     if engine_warmup_s is not None:
         base_profile = replace(base_profile, engine_warmup_s=float(engine_warmup_s))
-    prompts = ", ".join(str(round(s.prompt_tokens)) for s in steps if s.kind == "prefill")
-    levels = ", ".join(
-        f"{s.concurrency} (batch {s.batch:.2f})" for s in steps if s.kind == "decode"
-    )
+    prefills = [s for s in steps if s.kind == "prefill"]
+    prompts = ", ".join(dict.fromkeys(str(round(s.prompt_tokens)) for s in prefills))
+    decodes: dict[int, list[float]] = {}
+    for s in steps:
+        if s.kind == "decode":
+            decodes.setdefault(s.concurrency, []).append(s.batch)
+    levels = ", ".join(f"{c} (batch {np.mean(b):.2f})" for c, b in decodes.items())
+    rounds = f" (median of {plan.rounds} interleaved rounds)" if plan.rounds > 1 else ""
     source = "engine /metrics histograms" if have_metrics else "client-side latencies"
     fitted_on = (
-        f"gpuwise calibrate against {info.base_url} (served model '{info.model}', "
+        f"gpuwise calibrate against {engine} at {info.base_url} (served model '{info.model}', "
         f"architecture {arch.name}, hardware record {gpu.name}) on "
         f"{started.isoformat(timespec='seconds')}: prefill at concurrency 1 with prompts of "
         f"{prompts} tokens; decode at concurrency {levels} with {plan.decode_prompt_tokens} "
-        f"prompt / {plan.decode_output_tokens} output tokens; iteration times from {source}"
+        f"prompt / {plan.decode_output_tokens} output tokens{rounds}; iteration times from "
+        f"{source}" + (f"; {note}" if note else "")
     )
     description = (
-        f"{arch.name} served by the engine at {info.base_url} on {gpu.display_name}; "
-        "fitted by gpuwise calibrate"
+        f"{arch.name} served by {engine} on {gpu.display_name}, fitted by gpuwise calibrate"
     )
 
     def fit(params: Sequence[str]) -> Profile:
