@@ -112,37 +112,34 @@ def render(plan: Plan) -> Iterator[Any]:
     yield fleet_table("Planned fleet", p.fleet, p.verification)
     yield check_table("Simulation check of the planned fleet (at peak traffic)", p.verification)
     yield Text("")
-    t = Table(
-        title="Recommendations, in order, each priced against the one before (730 h/month)",
-        title_justify="left",
+    yield Text(
+        "Recommendations, in order; each is priced against the one before (730 h/month) and is "
+        "a fleet that passed its own simulation:",
+        style="bold",
     )
-    for col in ("#", "change", "saves $/month", "$/month after", "load/capacity", "GPU busy",
-                "p95 TTFT / TPOT after", "what changes"):  # fmt: skip
-        t.add_column(
-            col, justify="right" if col in ("#", "saves $/month", "$/month after") else "left"
-        )
     for i, r in enumerate(plan.recommendations, 1):
-        lat = "\n".join(
-            f"{e.deployment}: {_s(e.p95_ttft_after_s)} / {_s(e.p95_tpot_after_s)}"
-            for e in r.effects
+        saving = r.saving_usd_per_month
+        verb = "saves" if saving >= 0 else "costs"
+        yield Text(
+            f"{i}. {r.title}: {verb} {_usd(abs(saving))}/month "
+            f"({_usd(r.usd_per_month_before)} -> {_usd(r.usd_per_month_after)}); "
+            f"load/capacity {_pct(r.utilization_before)} -> {_pct(r.utilization_after)}, "
+            f"GPU busy {_pct(r.gpu_busy_before)} -> {_pct(r.gpu_busy_after)}",
+            style="bold" if saving > 0 else "",
         )
-        what = (
-            "\n".join(f"{e.deployment}: {e.after}" for e in r.effects if e.after != e.before)
-            or "no change pays off"
-        )
-        t.add_row(
-            str(i),
-            r.title,
-            _usd(r.saving_usd_per_month),
-            _usd(r.usd_per_month_after),
-            f"{_pct(r.utilization_before)} -> {_pct(r.utilization_after)}",
-            f"{_pct(r.gpu_busy_before)} -> {_pct(r.gpu_busy_after)}",
-            lat,
-            what,
-        )
-    yield t
-    for w in plan.warnings:
-        yield Text(f"warning: {w}", style="yellow")
+        changed = [e for e in r.effects if e.after != e.before]
+        if not changed:
+            yield Text("     no change pays off at this step")
+        for e in changed:
+            yield Text(f"     {e.deployment}: {e.after}")
+            yield Text(
+                f"       p95 TTFT {_s(e.p95_ttft_before_s)} -> {_s(e.p95_ttft_after_s)}, "
+                f"p95 TPOT {_s(e.p95_tpot_before_s)} -> {_s(e.p95_tpot_after_s)}, "
+                f"{e.attainment_after:.1%} of requests inside the SLO",
+                style="dim",
+            )
+        for w in r.warnings:
+            yield Text(f"     warning: {w}", style="yellow")
     yield Text("")
     c = Table(title="Compared on the same traffic and SLOs", title_justify="left")
     for col in ("fleet", "$/month", "x plan", "GPUs", "GPU busy", "meets SLO (sim)"):
