@@ -927,7 +927,6 @@ def calibrate(
     requests_per_slot: Annotated[
         int, typer.Option(help="Decode step at concurrency c sends c x this.")
     ] = 4,
-    rounds: Annotated[int, typer.Option(help="Repeat the sweep, interleaved (noisy hosts).")] = 1,
     max_num_seqs: Annotated[
         int | None, typer.Option(help="The engine's batch limit (default: top concurrency).")
     ] = None,
@@ -938,7 +937,6 @@ def calibrate(
         "default"
     ),
     name: Annotated[str, typer.Option(help="Name of the fitted profile.")] = "calibrated",
-    note: Annotated[str, typer.Option(help="Appended to the profile's fitted_on.")] = "",
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Profile YAML (default: profiles/NAME.yaml).")
     ] = None,
@@ -964,7 +962,6 @@ def calibrate(
         decode_output_tokens=decode_output_tokens,
         requests_per_prompt=requests_per_prompt,
         requests_per_slot=requests_per_slot,
-        rounds=rounds,
     )
     res = run_calibration(
         endpoint,
@@ -978,7 +975,6 @@ def calibrate(
         served_model=served_model,
         api_key=api_key,
         out=out_file or Path("profiles") / f"{name}.yaml",
-        note=note,
         on_step=None if json_out else (lambda msg: err.print(f"  {msg}", highlight=False)),
     )
     if json_out:
@@ -1070,6 +1066,114 @@ def plan(
         out.print(item)
     if written:
         out.print(f"wrote {len(written)} manifest file(s) to {emit_dir}")
+
+
+# ----------------------------------------------------------------------------- compare-policies
+
+
+@app.command("compare-policies")
+@user_errors
+def compare_policies_cmd(
+    spec: Annotated[Path, typer.Argument(help="The fleet spec (YAML).")],
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="steady, double-in-5-min, flash-crowd-5x, diurnal-compressed, azure-conv, "
+            "azure-code, node-failure-at-peak, spot-preemption-wave."
+        ),
+    ] = "double-in-5-min",
+    policies: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: gpuwise, hpa, knative-kpa, keda, aibrix-apa, ray-serve, "
+            "fixed-peak, generic-ops, oracle (default: all)."
+        ),
+    ] = None,
+    duration: Annotated[float, typer.Option(help="Seconds of arrivals.")] = 1800.0,
+    seed: Annotated[int, typer.Option(help="Seed for every random draw.")] = 0,
+    lead_time: Annotated[
+        float | None,
+        typer.Option("--lead-time", help="Median scale-up lead time in s (request to ready)."),
+    ] = None,
+    deployment: Annotated[
+        str | None, typer.Option(help="Deployment to scale (default: the first).")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Autoscaling policies side by side through the lifecycle simulator: SLO, failures, cost."""
+    from gpuwise.report import POLICIES, compare_policies, write_html
+    from gpuwise.resolve import resolve_spec
+
+    names = [p.strip() for p in policies.split(",") if p.strip()] if policies else list(POLICIES)
+    r = resolve_spec(spec, profile=profile)
+    with (
+        err.status(f"comparing {len(names)} policies on {scenario}", spinner="dots")
+        if not json_out
+        else _nullcontext()
+    ):
+        c = compare_policies(
+            r,
+            scenario=scenario,
+            policies=names,
+            duration_s=duration,
+            seed=seed,
+            lead_time_s=lead_time,
+            deployment=deployment,
+        )
+    if report is not None:
+        write_html(c, report, " ".join(["gpuwise", *sys.argv[1:]]))
+    if json_out:
+        doc = c.as_dict()
+        doc["report"] = str(report) if report else None
+        print_json(doc)
+        return
+    t = Table(
+        title=f"{c.spec}/{c.deployment} on {c.scenario}: {c.duration_s:,.0f} s, seed {c.seed}, "
+        f"lead time {c.cold_lead_s:.0f} s ({c.warm_lead_s:.0f} s warm)"
+    )
+    cols = (
+        "policy",
+        "in SLO",
+        "TTFT ok",
+        "TPOT ok",
+        "failed",
+        "timed out",
+        "TTFT p95 ms",
+        "TTFT p99 ms",
+        "GPU-h",
+        "cost",
+        "vs oracle",
+        "$/1M tok",
+        "scale ev",
+    )
+    for col in cols:
+        t.add_column(col, justify="left" if col == "policy" else "right")
+    for row in c.rows:
+        t.add_row(
+            row.policy,
+            f"{row.slo_attainment:.2%}",
+            f"{row.ttft_attainment:.2%}",
+            f"{row.tpot_attainment:.2%}",
+            f"{row.failed:,}",
+            f"{row.timed_out:,}",
+            _ms(row.ttft_p95_s),
+            _ms(row.ttft_p99_s),
+            f"{row.gpu_hours:,.2f}",
+            f"${row.cost_usd:,.2f}",
+            "-" if row.cost_vs_oracle != row.cost_vs_oracle else f"{row.cost_vs_oracle:.2f}x",
+            f"${row.usd_per_1m_tokens:,.2f}",
+            f"{row.scale_events:,}",
+        )
+    out.print(t)
+    if any(row.policy == "gpuwise" for row in c.rows):
+        for name, verdict in c.dominance().items():
+            out.print(f"  gpuwise vs {name}: {verdict}")
+    if report is not None:
+        out.print(f"wrote {report}")
 
 
 def main() -> None:

@@ -74,11 +74,13 @@ class SloAwarePolicy:
     interval_s: float = 5.0
     needs: list[tuple[float, int]] = field(default_factory=list, init=False)
     ahead: list[tuple[float, int]] = field(default_factory=list, init=False)
+    mix: TokenMix | None = field(default=None, init=False)
     _rate_cache: dict[tuple[int, int], float] = field(default_factory=dict, init=False)
 
     def reset(self) -> None:
         self.needs = []
         self.ahead = []
+        self.mix = None
         # the capacity cache depends only on inputs, so it may survive a reset
 
     # ---------------------------------------------------------------- estimates
@@ -95,8 +97,18 @@ class SloAwarePolicy:
 
         In steady state prompt and output tokens per second are the arrival rate times the mean
         lengths. The estimate is blended with the prior until the window is full and a few
-        hundred requests were seen, since a fleet that just started has not yet reached it.
+        hundred requests were seen, since a fleet that just started has not yet reached it. It
+        is only updated from windows where the engines kept up (no queue to speak of, no errors):
+        an overloaded fleet computes fewer tokens than arrive, which would read as a lighter
+        mix and talk the policy into fewer replicas exactly when it needs more.
         """
+        if self.mix is None:
+            self.mix = self.prior_mix
+        if any(
+            _num(s.queue_depth) > max(1.0, _num(s.replicas_ready)) or _num(s.errors_per_s) > 0
+            for s in rows
+        ):
+            return self.mix
         arrivals = sum(_num(s.arrival_rate_rps) * s.interval_s for s in rows)
         prompt = sum(_num(s.prompt_tokens_per_s) * s.interval_s for s in rows)
         out = sum(_num(s.output_tokens_per_s) * s.interval_s for s in rows)
@@ -107,7 +119,8 @@ class SloAwarePolicy:
         if arrivals > 0 and w > 0:
             p = (1 - w) * p + w * prompt / arrivals
             o = (1 - w) * o + w * out / arrivals
-        return self.prior_mix.rescaled(max(p, 1.0), max(o, 1.0))
+        self.mix = self.prior_mix.rescaled(max(p, 1.0), max(o, 1.0))
+        return self.mix
 
     def rates(self, history: Sequence[Signals], now_s: float) -> tuple[float, float, float]:
         """(rate now, slope per second, rate noise) from the recent per-interval arrivals."""
