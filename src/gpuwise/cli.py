@@ -365,7 +365,7 @@ def bench(
         str | None, typer.Option(help="Served model name (default: from /v1/models).")
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token, if needed.")
+        str | None, typer.Option(envvar="GPUWISE_API_KEY", help="Bearer token, if needed.")
     ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the JSON document here.")
@@ -944,7 +944,7 @@ def calibrate(
         str | None, typer.Option(help="Served model name (default: from /v1/models).")
     ] = None,
     api_key: Annotated[
-        str | None, typer.Option(envvar="OPENAI_API_KEY", help="Bearer token, if needed.")
+        str | None, typer.Option(envvar="GPUWISE_API_KEY", help="Bearer token, if needed.")
     ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
