@@ -927,6 +927,7 @@ def calibrate(
     requests_per_slot: Annotated[
         int, typer.Option(help="Decode step at concurrency c sends c x this.")
     ] = 4,
+    rounds: Annotated[int, typer.Option(help="Repeat the sweep, interleaved (noisy hosts).")] = 1,
     max_num_seqs: Annotated[
         int | None, typer.Option(help="The engine's batch limit (default: top concurrency).")
     ] = None,
@@ -937,6 +938,7 @@ def calibrate(
         "default"
     ),
     name: Annotated[str, typer.Option(help="Name of the fitted profile.")] = "calibrated",
+    note: Annotated[str, typer.Option(help="Appended to the profile's fitted_on.")] = "",
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Profile YAML (default: profiles/NAME.yaml).")
     ] = None,
@@ -962,6 +964,7 @@ def calibrate(
         decode_output_tokens=decode_output_tokens,
         requests_per_prompt=requests_per_prompt,
         requests_per_slot=requests_per_slot,
+        rounds=rounds,
     )
     res = run_calibration(
         endpoint,
@@ -975,6 +978,7 @@ def calibrate(
         served_model=served_model,
         api_key=api_key,
         out=out_file or Path("profiles") / f"{name}.yaml",
+        note=note,
         on_step=None if json_out else (lambda msg: err.print(f"  {msg}", highlight=False)),
     )
     if json_out:
