@@ -452,7 +452,7 @@ def bench(
     s = result.summary
     out.print(
         f"[bold]bench[/] {result.server.completions_url} (model {result.server.model}): "
-        f"{result.mode}, {result.source}"
+        + (result.source if result.mode == "closed-loop" else f"open loop, {result.source}")
     )
     kinds = ", ".join(f"{k} {v}" for k, v in s.outcomes.items()) or "none"
     out.print(f"  requests   {s.sent} sent of {s.scheduled}: {kinds}")
