@@ -280,3 +280,42 @@ def test_ten_models_ten_gpu_types_solve_under_5_s() -> None:
     print(f"10x10: sweep {pool.enumerate_s:.2f} s, MILP {per_round:.2f} s per round, {wall:.1f} s")
     assert len({g.candidate.gpu for g in p.fleet.groups}) >= 1 and p.verification.ok
     assert per_round < 5.0
+
+
+def test_spot_share_makes_the_plan_cheaper_than_melange() -> None:
+    spec = {
+        "name": "spot",
+        "slo": {"percentile": 95, "ttft_s": 2.0, "tpot_s": 0.1},
+        "pricing_allowed": ["on-demand", "spot"],
+        "spot_max_share": 0.5,
+        "deployments": [
+            {
+                "name": "chat",
+                "model": "llama-3.1-8b",
+                "gpu": "h100-sxm",
+                "traffic": {
+                    "arrival": {"kind": "poisson", "rate_rps": 120},
+                    "input_tokens": {
+                        "kind": "lognormal",
+                        "mean": 800,
+                        "cv": 1.0,
+                        "max_tokens": 4000,
+                    },
+                    "output_tokens": {
+                        "kind": "lognormal",
+                        "mean": 200,
+                        "cv": 0.8,
+                        "max_tokens": 1000,
+                    },
+                },
+            }
+        ],
+    }
+    p = plan(resolve(parse_spec(spec)), PlanOptions(gpus=("h100-sxm",), quantize=False))
+    assert p.verification.ok
+    assert p.fleet.usd_per_month < p.melange.fleet.usd_per_month
+    spot_rate = sum(
+        g.load_of("chat").rate_rps for g in p.fleet.groups if g.candidate.pricing == "spot"
+    )
+    assert 0 < spot_rate <= 0.5 * 120 + 1e-6
+    assert p.recommendations[-1].key == "pricing" and p.recommendations[-1].saving_usd_per_month > 0
