@@ -13,9 +13,10 @@ echo "== ruff"
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/ruff format --check src tests benchmarks scripts
 
-echo "== real engine and Prometheus (installed once, skipped when present)"
+echo "== real engine, Prometheus and Chromium (installed once, skipped when present)"
 bash scripts/engine.sh install
 bash scripts/prometheus.sh install
+bash scripts/chromium.sh install  # headless browser for the HTML report tests
 
 echo "== pytest"
 GPUWISE_E2E=1 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -78,7 +78,7 @@ def window(history: Sequence[Signals], now_s: float, seconds: float) -> list[Sig
     """The signals whose interval ends within ``(now_s - seconds, now_s]``, oldest first."""
     out: list[Signals] = []
     for s in reversed(history):
-        if s.t_s <= now_s - seconds - 1e-9:
+        if s.t_s <= now_s - seconds + 1e-9:
             break
         if s.t_s <= now_s + 1e-9:
             out.append(s)

@@ -1,0 +1,158 @@
+"""The policy comparison: its table, its JSON, and an HTML report that renders in a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from gpuwise.report import Comparison, compare_policies, render_html, write_html
+from gpuwise.resolve import resolve_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "autoscale-chat.yaml"
+
+
+@cache
+def small() -> Comparison:
+    r = resolve_spec(SPEC)
+    return compare_policies(
+        r,
+        scenario="double-in-5-min",
+        policies=["gpuwise", "hpa", "knative-kpa", "oracle", "fixed-peak"],
+        duration_s=600.0,
+        seed=0,
+        lead_time_s=120.0,
+    )
+
+
+def test_rows_account_for_every_request_and_the_oracle_is_the_unit() -> None:
+    c = small()
+    assert [r.policy for r in c.rows] == ["gpuwise", "hpa", "knative-kpa", "oracle", "fixed-peak"]
+    n = c.rows[0].requests
+    for r in c.rows:
+        assert r.requests == n
+        assert r.ok + r.rejected + r.failed + r.timed_out == n
+        assert 0.0 <= r.slo_attainment <= min(r.ttft_attainment, r.tpot_attainment) <= 1.0
+        assert r.cost_usd > 0 and r.gpu_hours > 0
+    assert c.row("oracle").cost_vs_oracle == pytest.approx(1.0)
+    assert c.cold_lead_s == pytest.approx(120.0)
+    dom = c.dominance()
+    assert set(dom) == {"hpa", "knative-kpa", "fixed-peak"}
+
+
+def test_html_is_self_contained() -> None:
+    html = render_html(small(), "gpuwise compare-policies ...")
+    assert html.count("<svg") == 1 + 3 * 5  # the frontier, then three figures per policy
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=|@import|url\(http", html)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    browser = _browser()
+    if browser is None:
+        if os.environ.get("GPUWISE_E2E"):
+            pytest.fail("chromium missing: run bash scripts/chromium.sh install")
+        pytest.skip("chromium not installed (bash scripts/chromium.sh install)")
+    page = write_html(small(), tmp_path / "report.html")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, f"--user-data-dir={tmp_path / 'profile1'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    figures = int(re.search(r'data-figures="(\d+)"', dom).group(1))
+    drawn = int(re.search(r'data-figures-drawn="(\d+)"', dom).group(1))
+    assert figures == 16 and drawn == figures
+    sizes = re.findall(r'data-rendered="(\d+)x(\d+)"', dom)
+    assert len(sizes) == figures
+    assert all(int(w) > 0 and int(h) > 0 for w, h in sizes)
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            browser,
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 20_000  # a blank page compresses to a few kB; charts do not
+
+
+def test_cli_compare_policies_json(tmp_path: Path) -> None:
+    out = tmp_path / "r.html"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpuwise",
+            "compare-policies",
+            str(SPEC),
+            "--scenario",
+            "flash-crowd-5x",
+            "--policies",
+            "gpuwise,keda,oracle",
+            "--duration",
+            "300",
+            "--lead-time",
+            "120",
+            "--report",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert [r["policy"] for r in doc["rows"]] == ["gpuwise", "keda", "oracle"]
+    assert doc["scenario"] == "flash-crowd-5x" and doc["report"] == str(out)
+    assert "keda" in doc["dominance"]
+    assert out.is_file() and out.read_text().count("<svg") == 10
+
+
+def test_cli_compare_policies_rejects_unknown_names() -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "gpuwise", "compare-policies", str(SPEC), "--policies", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert p.returncode == 2
+    assert "unknown policy nope" in p.stderr
