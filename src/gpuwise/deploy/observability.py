@@ -4,8 +4,8 @@ Several published dashboards still query names vLLM removed (``vllm:gpu_cache_us
 ``vllm:time_per_output_token_seconds``, ``vllm:num_preemptions`` without ``_total``) and so show
 empty panels that look like a healthy fleet. Everything here uses the names vLLM 0.32 exports
 (see ``gpuwise.observe.dialects``), one row of panels per deployment, and SLO thresholds from the
-spec. Engine series are selected by ``model_name`` = the deployment name (the manifests gpuwise
-emits serve each model under its deployment name); GPU utilization comes from the DCGM exporter
+spec. Engine series are selected by ``model_name``: the deployment name, or ``<name>-g<i>`` for
+its GPU group ``i`` as the emitted manifests serve it; GPU utilization comes from the DCGM exporter
 joined on the pod label.
 """
 
@@ -52,7 +52,9 @@ def views_from_resolved(resolved: Any) -> list[DeploymentView]:
 
 
 def _sel(v: DeploymentView) -> str:
-    return f'model_name="{v.name}"'
+    # The emitted manifests serve each deployment's group i as "<name>-g<i>" (vLLM labels metrics
+    # with the first served name); a fleet started by hand may use the bare name.
+    return f'model_name=~"{v.name}(-g[0-9]+)?"'
 
 
 def _q(pct: float, metric: str, sel: str, window: str = "$__rate_interval") -> str:
