@@ -218,8 +218,9 @@ class Vidur:
                 f"{python}: no Vidur venv; create it with: python3 -m venv .venv-vidur && "
                 ".venv-vidur/bin/pip install vidur==0.0.26"
             )
-        self.env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled",
-                        TOKENIZERS_PARALLELISM="false")
+        self.env = dict(
+            os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", TOKENIZERS_PARALLELISM="false"
+        )
 
     def build_cache(self) -> None:
         _load_helper("make_cache").build_cache(self.shared, self.cache)
@@ -239,17 +240,28 @@ class Vidur:
         """
         p = PRED
         flags = [
-            "--execution_time_predictor_config_type", "random_forrest",
-            f"--{p}_model_profiling_dataset", _load_helper("make_cache").COMPUTE_DATASET,
-            f"--{p}_network_profiling_dataset", _load_helper("make_cache").NETWORK_DATASET,
-            f"--{p}_cache_dir", str(self.cache),
-            f"--{p}_num_estimators", "250",
-            f"--{p}_max_depth", "16",
-            f"--{p}_min_samples_split", "2",
-            f"--{p}_k_fold_cv_splits", "2",
-            f"--{p}_prediction_max_tokens_per_request", "4096",
-            f"--{p}_kv_cache_prediction_granularity", "64",
-            f"--{p}_num_training_job_threads", "1",  # in-process: its CPU time is measurable
+            "--execution_time_predictor_config_type",
+            "random_forrest",
+            f"--{p}_model_profiling_dataset",
+            _load_helper("make_cache").COMPUTE_DATASET,
+            f"--{p}_network_profiling_dataset",
+            _load_helper("make_cache").NETWORK_DATASET,
+            f"--{p}_cache_dir",
+            str(self.cache),
+            f"--{p}_num_estimators",
+            "250",
+            f"--{p}_max_depth",
+            "16",
+            f"--{p}_min_samples_split",
+            "2",
+            f"--{p}_k_fold_cv_splits",
+            "2",
+            f"--{p}_prediction_max_tokens_per_request",
+            "4096",
+            f"--{p}_kv_cache_prediction_granularity",
+            "64",
+            f"--{p}_num_training_job_threads",
+            "1",  # in-process: its CPU time is measurable
         ]
         if native:
             flags.append(f"--{p}_use_native_execution_time_predictor")
@@ -257,17 +269,28 @@ class Vidur:
 
     def replica_flags(self, batch_cap: int) -> list[str]:
         return [
-            "--replica_config_model_name", MODEL_HF,
-            "--replica_config_device", "a100",
-            "--replica_config_network_device", "a100_dgx",
-            "--replica_config_tensor_parallel_size", str(TP),
-            "--replica_config_num_pipeline_stages", "1",
-            "--cluster_config_num_replicas", "1",
-            "--replica_scheduler_config_type", "sarathi",
-            "--sarathi_scheduler_config_chunk_size", str(CHUNK),
-            "--sarathi_scheduler_config_batch_size_cap", str(batch_cap),
-            "--cache_config_num_blocks", str(KV_BLOCKS),
-            "--cache_config_block_size", str(BLOCK_SIZE),
+            "--replica_config_model_name",
+            MODEL_HF,
+            "--replica_config_device",
+            "a100",
+            "--replica_config_network_device",
+            "a100_dgx",
+            "--replica_config_tensor_parallel_size",
+            str(TP),
+            "--replica_config_num_pipeline_stages",
+            "1",
+            "--cluster_config_num_replicas",
+            "1",
+            "--replica_scheduler_config_type",
+            "sarathi",
+            "--sarathi_scheduler_config_chunk_size",
+            str(CHUNK),
+            "--sarathi_scheduler_config_batch_size_cap",
+            str(batch_cap),
+            "--cache_config_num_blocks",
+            str(KV_BLOCKS),
+            "--cache_config_block_size",
+            str(BLOCK_SIZE),
         ]
 
     def run(
@@ -285,31 +308,46 @@ class Vidur:
         out.mkdir(parents=True)
         flags = [
             *self.replica_flags(batch_cap),
-            "--request_generator_config_type", "trace_replay",
-            "--trace_request_generator_config_trace_file", str(trace),
-            "--trace_request_generator_config_date", VIDUR_DATE,
-            "--trace_request_generator_config_max_tokens", "4096",
-            "--trace_request_generator_config_prefill_scale_factor", "1",
-            "--trace_request_generator_config_decode_scale_factor", "1",
-            "--trace_request_generator_config_time_scale_factor", "1",
+            "--request_generator_config_type",
+            "trace_replay",
+            "--trace_request_generator_config_trace_file",
+            str(trace),
+            "--trace_request_generator_config_date",
+            VIDUR_DATE,
+            "--trace_request_generator_config_max_tokens",
+            "4096",
+            "--trace_request_generator_config_prefill_scale_factor",
+            "1",
+            "--trace_request_generator_config_decode_scale_factor",
+            "1",
+            "--trace_request_generator_config_time_scale_factor",
+            "1",
             *self.predictor_flags(),
             "--no-metrics_config_store_plots",
             "--no-metrics_config_enable_chrome_trace",
-            "--metrics_config_output_dir", str(out),
-            "--seed", str(seed),
+            "--metrics_config_output_dir",
+            str(out),
+            "--seed",
+            str(seed),
         ]
         if batch_metrics:
             flags.append("--metrics_config_keep_individual_batch_metrics")
         if decode_overhead is not None:
-            flags += [f"--{PRED}_attention_decode_batching_overhead_fraction",
-                      str(decode_overhead)]
+            flags += [f"--{PRED}_attention_decode_batching_overhead_fraction", str(decode_overhead)]
         timing_path = out / "timing.json"
-        cmd = [str(self.python), str(VIDUR_HELPERS / "run_vidur.py"),
-               "--timing-json", str(timing_path), "--", *flags]
+        cmd = [
+            str(self.python),
+            str(VIDUR_HELPERS / "run_vidur.py"),
+            "--timing-json",
+            str(timing_path),
+            "--",
+            *flags,
+        ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         with (out / "vidur.log").open("w") as log:
-            proc = subprocess.run(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                  check=False)
+            proc = subprocess.run(
+                cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if proc.returncode != 0:
@@ -320,9 +358,7 @@ class Vidur:
         timing = json.loads(timing_path.read_text())
         run_dir = Path(timing["output_dir"])
         records = read_vidur_requests(run_dir / "request_metrics.csv", trace)
-        batches = (
-            summarize_vidur_batches(run_dir / "batch_metrics.csv") if batch_metrics else {}
-        )
+        batches = summarize_vidur_batches(run_dir / "batch_metrics.csv") if batch_metrics else {}
         for name in ("memory_usage", "stage_1_busy_time_percent", "stage_1_mfu"):
             f = run_dir / "plots" / f"replica_1_{name}.json"
             if f.is_file():  # Vidur's utilization summaries (min / max / time-weighted mean)
@@ -330,10 +366,13 @@ class Vidur:
         return VidurRun(records, timing, process_cpu, run_dir, batches)
 
     def versions(self) -> dict[str, str]:
-        code = ("import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
-                "('vidur', 'numpy', 'pandas', 'scikit-learn', 'huggingface_hub')}))")
-        proc = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True,
-                              check=False)
+        code = (
+            "import importlib.metadata as m, json; print(json.dumps({p: m.version(p) for p in "
+            "('vidur', 'numpy', 'pandas', 'scikit-learn', 'huggingface_hub')}))"
+        )
+        proc = subprocess.run(
+            [str(self.python), "-c", code], capture_output=True, text=True, check=False
+        )
         return json.loads(proc.stdout) if proc.returncode == 0 else {}
 
     def probe(self, batches: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -342,15 +381,24 @@ class Vidur:
         work.mkdir(parents=True, exist_ok=True)
         (work / "batches.json").write_text(json.dumps(batches))
         cmd = [
-            str(self.python), str(VIDUR_HELPERS / "probe_iterations.py"),
-            "--batches", str(work / "batches.json"), "--out", str(work / "predicted.json"),
-            "--", *self.replica_flags(BATCH_CAP), *self.predictor_flags(native=False),
-            "--no-metrics_config_store_plots", "--no-metrics_config_enable_chrome_trace",
-            "--metrics_config_output_dir", str(work / "out"),
+            str(self.python),
+            str(VIDUR_HELPERS / "probe_iterations.py"),
+            "--batches",
+            str(work / "batches.json"),
+            "--out",
+            str(work / "predicted.json"),
+            "--",
+            *self.replica_flags(BATCH_CAP),
+            *self.predictor_flags(native=False),
+            "--no-metrics_config_store_plots",
+            "--no-metrics_config_enable_chrome_trace",
+            "--metrics_config_output_dir",
+            str(work / "out"),
         ]
         with (work / "probe.log").open("w") as log:
-            proc = subprocess.run(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                  check=False)
+            proc = subprocess.run(
+                cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
         if proc.returncode != 0:
             raise RuntimeError(f"Vidur probe failed; see {work / 'probe.log'}")
         return json.loads((work / "predicted.json").read_text())
@@ -368,9 +416,16 @@ def read_vidur_requests(metrics_csv: Path, trace: Path) -> Records:
         rows = sorted(csv.DictReader(f), key=lambda r: int(r["Request Id"]))
     if len(rows) != arrival.size:
         raise RuntimeError(f"{metrics_csv}: {len(rows)} requests, the trace has {arrival.size}")
-    col = {k: np.array([float(r[k] or "nan") for r in rows]) for k in (
-        "request_e2e_time", "prefill_e2e_time", "request_inter_arrival_delay",
-        "request_num_decode_tokens", "request_num_restarts")}
+    col = {
+        k: np.array([float(r[k] or "nan") for r in rows])
+        for k in (
+            "request_e2e_time",
+            "prefill_e2e_time",
+            "request_inter_arrival_delay",
+            "request_num_decode_tokens",
+            "request_num_restarts",
+        )
+    }
     gaps = col["request_inter_arrival_delay"][1:]
     if arrival.size > 1 and not np.allclose(gaps, np.diff(arrival), rtol=0, atol=1e-9):
         raise RuntimeError(f"{metrics_csv}: Vidur's arrivals do not match {trace}")
@@ -392,8 +447,11 @@ def summarize_vidur_batches(batch_csv: Path) -> dict[str, Any]:
     dec = np.array([int(float(r["batch_num_decode_tokens"])) for r in rows])
     size = np.array([int(float(r["batch_size"])) for r in rows])
     out: dict[str, Any] = {"iterations": int(t.size), "busy_s": float(t.sum())}
-    for kind, mask in (("decode_only", pre == 0), ("prefill_only", dec == 0),
-                       ("mixed", (pre > 0) & (dec > 0))):
+    for kind, mask in (
+        ("decode_only", pre == 0),
+        ("prefill_only", dec == 0),
+        ("mixed", (pre > 0) & (dec > 0)),
+    ):
         out[kind] = {
             "iterations": int(mask.sum()),
             "mean_ms": float(t[mask].mean() * 1e3) if mask.any() else None,
@@ -412,25 +470,29 @@ def gpuwise_resolved(batch_cap: int = BATCH_CAP, profile: Any = "default") -> An
     from gpuwise.resolve import resolve
     from gpuwise.spec import parse_spec
 
-    spec = parse_spec({
-        "name": "vidur-compare",
-        "deployments": [{
-            "name": DEPLOYMENT,
-            "model": "llama-2-70b",
-            "gpu": "a100-80gb",
-            "tp": TP,
-            "weight_dtype": "fp16",
-            "engine": "vllm",
-            "limits": {
-                "max_num_seqs": batch_cap,
-                "max_num_batched_tokens": CHUNK,
-                "block_size": BLOCK_SIZE,
-                "max_model_len": 4096,
-                "enable_chunked_prefill": True,
-            },
-            "replicas": {"min": 1, "max": 1},
-        }],
-    })
+    spec = parse_spec(
+        {
+            "name": "vidur-compare",
+            "deployments": [
+                {
+                    "name": DEPLOYMENT,
+                    "model": "llama-2-70b",
+                    "gpu": "a100-80gb",
+                    "tp": TP,
+                    "weight_dtype": "fp16",
+                    "engine": "vllm",
+                    "limits": {
+                        "max_num_seqs": batch_cap,
+                        "max_num_batched_tokens": CHUNK,
+                        "block_size": BLOCK_SIZE,
+                        "max_model_len": 4096,
+                        "enable_chunked_prefill": True,
+                    },
+                    "replicas": {"min": 1, "max": 1},
+                }
+            ],
+        }
+    )
     return resolve(spec, "<vidur_compare>", profile=profile)
 
 
@@ -450,8 +512,13 @@ def run_gpuwise(
     resolved = gpuwise_resolved(batch_cap, profile)
     duration = max(reqs.end_s, 1e-6)
     c0 = time.process_time()
-    res = simulate(resolved, duration_s=duration, seed=seed, requests={DEPLOYMENT: reqs},
-                   kv_blocks={DEPLOYMENT: KV_BLOCKS})
+    res = simulate(
+        resolved,
+        duration_s=duration,
+        seed=seed,
+        requests={DEPLOYMENT: reqs},
+        kv_blocks={DEPLOYMENT: KV_BLOCKS},
+    )
     cpu = time.process_time() - c0
     d = res.requests[DEPLOYMENT]
     if not d.ok.all():
@@ -467,8 +534,13 @@ def run_gpuwise(
         "busy_s": summ.gpu_busy * summ.span_s,
         "mean_batch_size": summ.mean_batch_size,
     }
-    rec = Records(np.asarray(d.arrival_s), np.asarray(d.first_token_s), np.asarray(d.finish_s),
-                  np.asarray(d.output_tokens), int(d.preemptions.sum()))
+    rec = Records(
+        np.asarray(d.arrival_s),
+        np.asarray(d.first_token_s),
+        np.asarray(d.finish_s),
+        np.asarray(d.output_tokens),
+        int(d.preemptions.sum()),
+    )
     return GpuwiseRun(rec, cpu, stats)
 
 
@@ -508,16 +580,35 @@ def iteration_probes() -> list[dict[str, Any]]:
     """
     ctx = PROMPT_TOKENS + OUTPUT_TOKENS // 2
     out: list[dict[str, Any]] = [
-        {"name": "prefill 512 (alone)", "q": [CHUNK], "kv": [CHUNK], "decodes": 0,
-         "prefill": CHUNK},
+        {
+            "name": "prefill 512 (alone)",
+            "q": [CHUNK],
+            "kv": [CHUNK],
+            "decodes": 0,
+            "prefill": CHUNK,
+        },
     ]
     for b in (1, 8, 16, 32, 48, 64, 82):
-        out.append({"name": f"decode {b} @ctx {ctx}", "q": [1] * b, "kv": [ctx + 1] * b,
-                    "decodes": b, "prefill": 0})
+        out.append(
+            {
+                "name": f"decode {b} @ctx {ctx}",
+                "q": [1] * b,
+                "kv": [ctx + 1] * b,
+                "decodes": b,
+                "prefill": 0,
+            }
+        )
     for b in (8, 16, 32, 48, 64):
         p = CHUNK - b
-        out.append({"name": f"mixed {b} dec + {p} prefill", "q": [1] * b + [p],
-                    "kv": [ctx + 1] * b + [p], "decodes": b, "prefill": p})
+        out.append(
+            {
+                "name": f"mixed {b} dec + {p} prefill",
+                "q": [1] * b + [p],
+                "kv": [ctx + 1] * b + [p],
+                "decodes": b,
+                "prefill": p,
+            }
+        )
     return out
 
 
@@ -536,8 +627,11 @@ def splitwise_anchor(shared: Path) -> dict[str, float]:
     token: dict[int, list[float]] = {}
     with path.open() as f:
         for r in csv.DictReader(f):
-            if (r["model"], r["hardware"], r["tensor_parallel"]) != ("llama2-70b", "a100-80gb",
-                                                                     "2"):
+            if (r["model"], r["hardware"], r["tensor_parallel"]) != (
+                "llama2-70b",
+                "a100-80gb",
+                "2",
+            ):
                 continue
             if int(r["prompt_size"]) != PROMPT_TOKENS or int(r["token_size"]) != OUTPUT_TOKENS:
                 continue
@@ -560,31 +654,55 @@ def compare_iterations(vidur: Vidur, shared: Path) -> list[dict[str, Any]]:
     ctx = PROMPT_TOKENS + OUTPUT_TOKENS // 2
     rows = []
     for p, v in zip(probes, predicted, strict=True):
-        g = float(perf.iteration_time_s(
-            prefill_tokens=p["prefill"], prefill_context_tokens=0,
-            decode_seqs=p["decodes"], decode_context_tokens=p["decodes"] * ctx,
-        )) * 1e3
+        g = (
+            float(
+                perf.iteration_time_s(
+                    prefill_tokens=p["prefill"],
+                    prefill_context_tokens=0,
+                    decode_seqs=p["decodes"],
+                    decode_context_tokens=p["decodes"] * ctx,
+                )
+            )
+            * 1e3
+        )
         layer = v["per_layer_ms"]
         n = v["num_layers"]
-        linear = sum(layer[k] for k in (
-            "attention_layer_pre_proj_execution_time", "attention_layer_post_proj_execution_time",
-            "mlp_layer_up_proj_execution_time", "mlp_layer_down_proj_execution_time")) * n
-        attn = (layer["attention_decode_execution_time"]
-                + layer["attention_prefill_execution_time"]) * n
+        linear = (
+            sum(
+                layer[k]
+                for k in (
+                    "attention_layer_pre_proj_execution_time",
+                    "attention_layer_post_proj_execution_time",
+                    "mlp_layer_up_proj_execution_time",
+                    "mlp_layer_down_proj_execution_time",
+                )
+            )
+            * n
+        )
+        attn = (
+            layer["attention_decode_execution_time"] + layer["attention_prefill_execution_time"]
+        ) * n
         comm = 2 * layer["tensor_parallel_communication_time"] * n
-        rows.append({
-            "batch": p["name"],
-            "gpuwise_ms": round(g, 2),
-            "vidur_ms": round(v["total_ms"], 2),
-            "rel_diff": round(g / v["total_ms"] - 1, 4),
-            "splitwise_measured_ms": round(anchor[p["name"]], 2) if p["name"] in anchor else None,
-            "vidur_linear_ms": round(linear, 2),
-            "vidur_attention_ms": round(attn, 2),
-            "vidur_allreduce_ms": round(comm, 2),
-            "vidur_other_ms": round(v["total_ms"] - linear - attn - comm, 2),
-            "gpuwise_bound": perf.bound(prefill_tokens=p["prefill"], decode_seqs=p["decodes"],
-                                        decode_context_tokens=p["decodes"] * ctx),
-        })
+        rows.append(
+            {
+                "batch": p["name"],
+                "gpuwise_ms": round(g, 2),
+                "vidur_ms": round(v["total_ms"], 2),
+                "rel_diff": round(g / v["total_ms"] - 1, 4),
+                "splitwise_measured_ms": round(anchor[p["name"]], 2)
+                if p["name"] in anchor
+                else None,
+                "vidur_linear_ms": round(linear, 2),
+                "vidur_attention_ms": round(attn, 2),
+                "vidur_allreduce_ms": round(comm, 2),
+                "vidur_other_ms": round(v["total_ms"] - linear - attn - comm, 2),
+                "gpuwise_bound": perf.bound(
+                    prefill_tokens=p["prefill"],
+                    decode_seqs=p["decodes"],
+                    decode_context_tokens=p["decodes"] * ctx,
+                ),
+            }
+        )
     return rows
 
 
@@ -607,8 +725,9 @@ def counterfactual_profile(iterations: list[dict[str, Any]]) -> tuple[Any, float
     row = next(r for r in iterations if r["batch"] == "prefill 512 (alone)")
     factor = row["gpuwise_ms"] / row["vidur_ms"]
     base = load_profile("default")
-    return replace(base, name="diagnostic-prefill-as-vidur",
-                   compute_eff=min(1.0, base.compute_eff * factor)), factor
+    return replace(
+        base, name="diagnostic-prefill-as-vidur", compute_eff=min(1.0, base.compute_eff * factor)
+    ), factor
 
 
 def rel(a: float, b: float) -> float:
@@ -624,9 +743,17 @@ def side_by_side(gw: Records, vd: Records, load: float) -> tuple[list[dict[str, 
         gated = (key, label, scale, unit) in COMPARED
         ok = abs(r) <= tol if gated else None
         ok_all &= bool(ok) if gated else True
-        rows.append({"metric": label, "unit": unit, "gpuwise": mg[key] * scale,
-                     "vidur": mv[key] * scale, "rel_diff": r,
-                     "target": tol if gated else None, "ok": ok})
+        rows.append(
+            {
+                "metric": label,
+                "unit": unit,
+                "gpuwise": mg[key] * scale,
+                "vidur": mv[key] * scale,
+                "rel_diff": r,
+                "target": tol if gated else None,
+                "ok": ok,
+            }
+        )
     return rows, ok_all
 
 
@@ -637,45 +764,73 @@ def print_table(title: str, rows: list[dict[str, Any]]) -> None:
         tgt = f"±{r['target']:.0%}" if r["target"] is not None else "info"
         ok = "" if r["ok"] is None else ("yes" if r["ok"] else "NO")
         label = f"{r['metric']} ({r['unit']})"
-        print(f"  {label:<20} {r['gpuwise']:>10.3f} {r['vidur']:>10.3f} {r['rel_diff']:>+9.1%} "
-              f"{tgt:>7}  {ok}")
+        print(
+            f"  {label:<20} {r['gpuwise']:>10.3f} {r['vidur']:>10.3f} {r['rel_diff']:>+9.1%} "
+            f"{tgt:>7}  {ok}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                    help="shared data folder holding benchmarks/vidur_profiling")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=DEFAULT_SHARED,
+        help="shared data folder holding benchmarks/vidur_profiling",
+    )
     ap.add_argument("--requests", type=int, default=2000, help="requests per compared run")
     ap.add_argument("--loads", default="0.5,0.85", help="fractions of the measured capacity")
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--capacity-requests", type=int, default=600,
-                    help="requests in the saturating Vidur run that measures capacity")
-    ap.add_argument("--speed-requests", type=int, default=10000,
-                    help="requests in the speed run of each simulator at the first load (0: skip)")
+    ap.add_argument(
+        "--capacity-requests",
+        type=int,
+        default=600,
+        help="requests in the saturating Vidur run that measures capacity",
+    )
+    ap.add_argument(
+        "--speed-requests",
+        type=int,
+        default=10000,
+        help="requests in the speed run of each simulator at the first load (0: skip)",
+    )
     ap.add_argument("--vidur-python", type=Path, default=DEFAULT_VIDUR_PYTHON)
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="Vidur cache_dir")
-    ap.add_argument("--retrain", action="store_true",
-                    help="drop Vidur's trained predictor first, to time its training")
-    ap.add_argument("--no-ablation", action="store_true",
-                    help="skip the Vidur rerun without its +10%% decode-attention overhead")
+    ap.add_argument(
+        "--retrain",
+        action="store_true",
+        help="drop Vidur's trained predictor first, to time its training",
+    )
+    ap.add_argument(
+        "--no-ablation",
+        action="store_true",
+        help="skip the Vidur rerun without its +10%% decode-attention overhead",
+    )
     ap.add_argument("--out", type=Path, default=OUT_DIR / "vidur_compare.json")
     args = ap.parse_args(argv)
     loads = [float(x) for x in args.loads.split(",") if x.strip()]
 
-    vidur = Vidur(args.vidur_python.absolute(), args.cache.resolve(), args.shared.resolve(),
-                  WORK_DIR)
+    vidur = Vidur(
+        args.vidur_python.absolute(), args.cache.resolve(), args.shared.resolve(), WORK_DIR
+    )
     vidur.build_cache()
     if args.retrain:
         vidur.forget_training()
     doc: dict[str, Any] = {
         "workload": {
-            "model": MODEL_HF, "gpu": "A100-80GB (Vidur a100 / a100_dgx)", "tp": TP,
-            "prompt_tokens": PROMPT_TOKENS, "output_tokens": OUTPUT_TOKENS,
-            "kv_blocks": KV_BLOCKS, "block_size": BLOCK_SIZE, "batch_cap": BATCH_CAP,
-            "chunk_tokens": CHUNK, "vidur_scheduler": "sarathi",
+            "model": MODEL_HF,
+            "gpu": "A100-80GB (Vidur a100 / a100_dgx)",
+            "tp": TP,
+            "prompt_tokens": PROMPT_TOKENS,
+            "output_tokens": OUTPUT_TOKENS,
+            "kv_blocks": KV_BLOCKS,
+            "block_size": BLOCK_SIZE,
+            "batch_cap": BATCH_CAP,
+            "chunk_tokens": CHUNK,
+            "vidur_scheduler": "sarathi",
             "gpuwise_engine": "vllm (v1-style chunked prefill)",
             "gpuwise_profile": "default (built-in, fitted on Splitwise A100)",
-            "seed": args.seed, "requests": args.requests,
+            "seed": args.seed,
+            "requests": args.requests,
         },
     }
     doc["vidur_versions"] = vidur.versions()
@@ -685,11 +840,14 @@ def main(argv: list[str] | None = None) -> int:
     # ---- predictor training (one-time), capacity
     trained_before = vidur.trained()
     cap_batch = kv_safe_batch_cap()
-    gw_csv, vd_csv, burst = write_arrivals(burst_requests(args.capacity_requests),
-                                           WORK_DIR / "capacity_arrivals")
-    print(f"Vidur capacity run: {args.capacity_requests} requests at t=0, batch cap {cap_batch} "
-          f"(largest whose full KV fits {KV_BLOCKS} blocks)"
-          + ("" if trained_before else "; training Vidur's predictor first (reduced grid)"))
+    gw_csv, vd_csv, burst = write_arrivals(
+        burst_requests(args.capacity_requests), WORK_DIR / "capacity_arrivals"
+    )
+    print(
+        f"Vidur capacity run: {args.capacity_requests} requests at t=0, batch cap {cap_batch} "
+        f"(largest whose full KV fits {KV_BLOCKS} blocks)"
+        + ("" if trained_before else "; training Vidur's predictor first (reduced grid)")
+    )
     cap_run = vidur.run(vd_csv, "capacity", seed=args.seed, batch_cap=cap_batch)
     if not trained_before:
         doc["vidur_predictor_training"] = {
@@ -698,28 +856,37 @@ def main(argv: list[str] | None = None) -> int:
             "init_wall_s": cap_run.timing["init_wall_s"],
             "note": "init = profile load + 13 random forests + prediction tables + requests",
         }
-        print(f"  predictor training: {cap_run.timing['init_cpu_s']:.1f} CPU-s "
-              f"({cap_run.timing['init_wall_s']:.1f} s wall)")
+        print(
+            f"  predictor training: {cap_run.timing['init_cpu_s']:.1f} CPU-s "
+            f"({cap_run.timing['init_wall_s']:.1f} s wall)"
+        )
     cap = capacity_rps(cap_run.records)
     gw_cap_run = run_gpuwise(burst, args.seed, batch_cap=cap_batch)
     gw_cap = capacity_rps(gw_cap_run.records)
     doc["capacity"] = {
         "source": "Vidur saturating run (all requests at t=0), completions/s between the 20th "
-                  "and 80th percentile completion",
-        "batch_cap": cap_batch, "requests": args.capacity_requests,
-        "vidur_rps": cap, "gpuwise_rps_same_run": gw_cap, "rel_diff": rel(gw_cap, cap),
-        "vidur_batches": cap_run.batches, "gpuwise_stats": gw_cap_run.stats,
+        "and 80th percentile completion",
+        "batch_cap": cap_batch,
+        "requests": args.capacity_requests,
+        "vidur_rps": cap,
+        "gpuwise_rps_same_run": gw_cap,
+        "rel_diff": rel(gw_cap, cap),
+        "vidur_batches": cap_run.batches,
+        "gpuwise_stats": gw_cap_run.stats,
     }
-    print(f"  capacity: Vidur {cap:.3f} req/s, gpuwise {gw_cap:.3f} req/s "
-          f"({rel(gw_cap, cap):+.1%}) on the same burst")
+    print(
+        f"  capacity: Vidur {cap:.3f} req/s, gpuwise {gw_cap:.3f} req/s "
+        f"({rel(gw_cap, cap):+.1%}) on the same burst"
+    )
 
     # ---- per-iteration times of both performance models
     doc["iterations"] = compare_iterations(vidur, args.shared.resolve())
     diag_profile, diag_factor = counterfactual_profile(doc["iterations"])
     doc["diagnostic_profile"] = {
         "what": "default profile with compute_eff x gpuwise/Vidur prefill-512 time; used only "
-                "for the 'diagnostic' rows, never for the reported comparison",
-        "compute_eff_factor": diag_factor, "compute_eff": diag_profile.compute_eff,
+        "for the 'diagnostic' rows, never for the reported comparison",
+        "compute_eff_factor": diag_factor,
+        "compute_eff": diag_profile.compute_eff,
     }
 
     # ---- the compared loads
@@ -740,42 +907,59 @@ def main(argv: list[str] | None = None) -> int:
                 if not e.preemption or load <= 0.3:
                     raise
                 attempts.append({"load": load, "qps": qps, "result": "Vidur preempted (crash)"})
-                print(f"  load {load:.2f} ({qps:.3f} req/s): Vidur 0.0.26 preempted and crashed; "
-                      "stepping down 0.05")
+                print(
+                    f"  load {load:.2f} ({qps:.3f} req/s): Vidur 0.0.26 preempted and crashed; "
+                    "stepping down 0.05"
+                )
                 load = round(load - 0.05, 4)
         grun = run_gpuwise(back, args.seed)
         rows, ok = side_by_side(grun.records, vrun.records, load)
         ok_all &= ok
         entry: dict[str, Any] = {
-            "target_load": target, "load": load, "qps": qps,
+            "target_load": target,
+            "load": load,
+            "qps": qps,
             "delivered_rps": len(back) / back.end_s,
             "arrivals_csv": str(gw_csv.relative_to(ROOT)),
             "vidur_trace_csv": str(vd_csv.relative_to(ROOT)),
             "unsafe_attempts": attempts,
-            "table": rows, "within_target": ok,
-            "gpuwise": {"metrics": grun.records.metrics(), "stats": grun.stats,
-                        "cpu_s": grun.cpu_s, "requests_per_cpu_s": args.requests / grun.cpu_s},
-            "vidur": {"metrics": vrun.records.metrics(), "restarts": vrun.records.restarts,
-                      "timing": vrun.timing, "process_cpu_s": vrun.process_cpu_s,
-                      "requests_per_loop_cpu_s": args.requests / vrun.timing["loop_cpu_s"],
-                      "batches": vrun.batches},
+            "table": rows,
+            "within_target": ok,
+            "gpuwise": {
+                "metrics": grun.records.metrics(),
+                "stats": grun.stats,
+                "cpu_s": grun.cpu_s,
+                "requests_per_cpu_s": args.requests / grun.cpu_s,
+            },
+            "vidur": {
+                "metrics": vrun.records.metrics(),
+                "restarts": vrun.records.restarts,
+                "timing": vrun.timing,
+                "process_cpu_s": vrun.process_cpu_s,
+                "requests_per_loop_cpu_s": args.requests / vrun.timing["loop_cpu_s"],
+                "batches": vrun.batches,
+            },
         }
         drun = run_gpuwise(back, args.seed, profile=diag_profile)
         entry["diagnostic_gpuwise_prefill_as_vidur"] = {
             "metrics": drun.records.metrics(),
-            "rel_diff_to_vidur": {k: rel(drun.records.metrics()[k], vrun.records.metrics()[k])
-                                  for k, *_ in COMPARED},
+            "rel_diff_to_vidur": {
+                k: rel(drun.records.metrics()[k], vrun.records.metrics()[k]) for k, *_ in COMPARED
+            },
             "preemptions": drun.stats["preemptions"],
         }
         if not args.no_ablation:
-            arun = vidur.run(vd_csv, tag + "_no_decode_overhead", seed=args.seed,
-                             decode_overhead=0.0)
+            arun = vidur.run(
+                vd_csv, tag + "_no_decode_overhead", seed=args.seed, decode_overhead=0.0
+            )
             arows, _ = side_by_side(grun.records, arun.records, load)
             entry["ablation_vidur_no_decode_overhead"] = {
                 "metrics": arun.records.metrics(),
                 "table": arows,
-                "vidur_shift": {k: rel(arun.records.metrics()[k], vrun.records.metrics()[k])
-                                for k, *_ in COMPARED},
+                "vidur_shift": {
+                    k: rel(arun.records.metrics()[k], vrun.records.metrics()[k])
+                    for k, *_ in COMPARED
+                },
             }
         doc["loads"].append(entry)
         vd_kv = vrun.batches.get("memory_usage", {}).get("replica_1_memory_usage_max", 0.0)
@@ -786,30 +970,41 @@ def main(argv: list[str] | None = None) -> int:
             f"{grun.stats['max_kv_blocks_used'] / KV_BLOCKS:.1%}; Vidur "
             f"{vrun.batches.get('iterations')} iterations, {vrun.records.restarts} restarts, KV "
             f"peak {vd_kv:.1f}%",
-            rows)
-        print(f"  speed: gpuwise {args.requests / grun.cpu_s:,.0f} req/CPU-s "
-              f"({grun.cpu_s:.3f} CPU-s), Vidur {args.requests / vrun.timing['loop_cpu_s']:,.0f} "
-              f"req/CPU-s in its event loop ({vrun.timing['loop_cpu_s']:.2f} CPU-s; "
-              f"{vrun.process_cpu_s:.1f} CPU-s whole process)")
+            rows,
+        )
+        print(
+            f"  speed: gpuwise {args.requests / grun.cpu_s:,.0f} req/CPU-s "
+            f"({grun.cpu_s:.3f} CPU-s), Vidur {args.requests / vrun.timing['loop_cpu_s']:,.0f} "
+            f"req/CPU-s in its event loop ({vrun.timing['loop_cpu_s']:.2f} CPU-s; "
+            f"{vrun.process_cpu_s:.1f} CPU-s whole process)"
+        )
         dd = entry["diagnostic_gpuwise_prefill_as_vidur"]["rel_diff_to_vidur"]
-        print(f"  diagnostic: gpuwise with its 512-token iteration as fast as Vidur's "
-              f"(compute_eff x{diag_factor:.3f}) vs Vidur: "
-              + ", ".join(f"{k} {v:+.1%}" for k, v in dd.items()))
+        print(
+            f"  diagnostic: gpuwise with its 512-token iteration as fast as Vidur's "
+            f"(compute_eff x{diag_factor:.3f}) vs Vidur: "
+            + ", ".join(f"{k} {v:+.1%}" for k, v in dd.items())
+        )
         if "ablation_vidur_no_decode_overhead" in entry:
             sh = entry["ablation_vidur_no_decode_overhead"]["vidur_shift"]
-            print("  Vidur without its +10% decode-attention overhead moves: "
-                  + ", ".join(f"{k} {v:+.1%}" for k, v in sh.items()))
+            print(
+                "  Vidur without its +10% decode-attention overhead moves: "
+                + ", ".join(f"{k} {v:+.1%}" for k, v in sh.items())
+            )
 
     print("\nper-iteration time, same batch in both models (ms; Splitwise = measured A100 TP2)")
-    print(f"  {'batch':<28} {'gpuwise':>8} {'Vidur':>8} {'diff':>7} {'Splitw.':>8}  "
-          "Vidur: linear attn allreduce other")
+    print(
+        f"  {'batch':<28} {'gpuwise':>8} {'Vidur':>8} {'diff':>7} {'Splitw.':>8}  "
+        "Vidur: linear attn allreduce other"
+    )
     for r in doc["iterations"]:
         sw = r["splitwise_measured_ms"]
         sw_s = f"{sw:>8.1f}" if sw is not None else f"{'':>8}"
-        print(f"  {r['batch']:<28} {r['gpuwise_ms']:>8.1f} {r['vidur_ms']:>8.1f} "
-              f"{r['rel_diff']:>+7.1%} {sw_s}  {r['vidur_linear_ms']:>6.1f} "
-              f"{r['vidur_attention_ms']:>4.1f} {r['vidur_allreduce_ms']:>9.1f} "
-              f"{r['vidur_other_ms']:>5.1f}")
+        print(
+            f"  {r['batch']:<28} {r['gpuwise_ms']:>8.1f} {r['vidur_ms']:>8.1f} "
+            f"{r['rel_diff']:>+7.1%} {sw_s}  {r['vidur_linear_ms']:>6.1f} "
+            f"{r['vidur_attention_ms']:>4.1f} {r['vidur_allreduce_ms']:>9.1f} "
+            f"{r['vidur_other_ms']:>5.1f}"
+        )
 
     # ---- speed at scale
     if args.speed_requests > 0 and doc["loads"]:
@@ -817,12 +1012,13 @@ def main(argv: list[str] | None = None) -> int:
         qps = load * cap
         reqs = poisson_requests(qps, args.speed_requests, args.seed)
         _, vd_csv, back = write_arrivals(reqs, WORK_DIR / f"arrivals_speed{args.speed_requests}")
-        vrun = vidur.run(vd_csv, f"speed{args.speed_requests}", seed=args.seed,
-                         batch_metrics=False)
+        vrun = vidur.run(vd_csv, f"speed{args.speed_requests}", seed=args.seed, batch_metrics=False)
         grun = run_gpuwise(back, args.seed)
         n = args.speed_requests
         doc["speed"] = {
-            "requests": n, "load": load, "qps": qps,
+            "requests": n,
+            "load": load,
+            "qps": qps,
             "vidur": {
                 "loop_cpu_s": vrun.timing["loop_cpu_s"],
                 "requests_per_loop_cpu_s": n / vrun.timing["loop_cpu_s"],
@@ -832,26 +1028,30 @@ def main(argv: list[str] | None = None) -> int:
                 "process_cpu_s": vrun.process_cpu_s,
                 "requests_per_process_cpu_s": n / vrun.process_cpu_s,
                 "settings": "native (C++) predictor lookups, no chrome trace, no plots, "
-                            "no per-batch metrics",
+                "no per-batch metrics",
             },
             "gpuwise": {
                 "simulate_cpu_s": grun.cpu_s,
                 "requests_per_cpu_s": n / grun.cpu_s,
-                "iterations": grun.stats["iterations"], "steps": grun.stats["steps"],
+                "iterations": grun.stats["iterations"],
+                "steps": grun.stats["steps"],
                 "note": "CPU of the whole simulate() call (kernel + summaries + signals), "
-                        "after one warm-up call that loads the compiled kernel",
+                "after one warm-up call that loads the compiled kernel",
             },
             "speedup": vrun.timing["loop_cpu_s"] / grun.cpu_s,
-            "metrics_rel_diff": {k: rel(grun.records.metrics()[k], vrun.records.metrics()[k])
-                                 for k, *_ in COMPARED},
+            "metrics_rel_diff": {
+                k: rel(grun.records.metrics()[k], vrun.records.metrics()[k]) for k, *_ in COMPARED
+            },
         }
         s = doc["speed"]
-        print(f"\nspeed, {n:,} requests at load {load:.2f}: Vidur "
-              f"{s['vidur']['requests_per_loop_cpu_s']:,.0f} req/CPU-s (event loop "
-              f"{s['vidur']['loop_cpu_s']:.1f} CPU-s; whole process "
-              f"{s['vidur']['process_cpu_s']:.1f} CPU-s), gpuwise "
-              f"{s['gpuwise']['requests_per_cpu_s']:,.0f} req/CPU-s "
-              f"({s['gpuwise']['simulate_cpu_s']:.3f} CPU-s): {s['speedup']:,.0f}x")
+        print(
+            f"\nspeed, {n:,} requests at load {load:.2f}: Vidur "
+            f"{s['vidur']['requests_per_loop_cpu_s']:,.0f} req/CPU-s (event loop "
+            f"{s['vidur']['loop_cpu_s']:.1f} CPU-s; whole process "
+            f"{s['vidur']['process_cpu_s']:.1f} CPU-s), gpuwise "
+            f"{s['gpuwise']['requests_per_cpu_s']:,.0f} req/CPU-s "
+            f"({s['gpuwise']['simulate_cpu_s']:.3f} CPU-s): {s['speedup']:,.0f}x"
+        )
 
     doc["within_targets"] = ok_all
     args.out.parent.mkdir(parents=True, exist_ok=True)

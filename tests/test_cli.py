@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gpuwise", *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "gpuwise", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         timeout=120,
     )
 

@@ -93,10 +93,18 @@ def build_cache(shared: Path, cache: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED,
-                    help="the shared data folder (holds benchmarks/vidur_profiling)")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                    help="Vidur cache_dir to build (default benchmarks/out/vidur_cache)")
+    ap.add_argument(
+        "--shared",
+        type=Path,
+        default=DEFAULT_SHARED,
+        help="the shared data folder (holds benchmarks/vidur_profiling)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="Vidur cache_dir to build (default benchmarks/out/vidur_cache)",
+    )
     args = ap.parse_args(argv)
     for dataset, snap in build_cache(args.shared.resolve(), args.cache.resolve()).items():
         print(f"{dataset}: {snap}")
