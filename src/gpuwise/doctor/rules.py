@@ -124,6 +124,8 @@ def queueing_behind_saturated_engine(
     if not np.all(np.isnan(ttft)):
         evidence["ttft_p95_s_max"] = _r(_max(ttft))
     slo_missed = ctx.slo is not None and ctx.slo.ttft_s is not None and _max(ttft) > ctx.slo.ttft_s
+    if not limiters and _mean(per_rep_running[queued]) < 1.0:
+        return []  # a queue in front of an engine that runs nothing is a stall, not saturation
     why = "; ".join(limiters) if limiters else "admission is the bottleneck"
     # Replicas needed to absorb the queue at the current per-replica batch.
     per_rep = max(_mean(per_rep_running), 1.0)
