@@ -521,6 +521,11 @@ def simulate(
     if not duration > 0:
         raise UserError("--duration must be > 0 seconds")
     sc = get_scenario(scenario)
+    if sc.fault_events(duration):
+        raise UserError(
+            f"scenario '{sc.name}' injects faults into a fleet that scales; run it with "
+            f"'gpuwise compare-policies {spec} --scenario {sc.name}'"
+        )
     r = resolve_spec(spec, profile=profile)
     if sc.name != "steady":
         deployments = [
