@@ -5,6 +5,10 @@ took. Published profiling tables (Splitwise's prompt and per-token times), a liv
 ``/metrics`` histograms, and request-level TTFT/TPOT at a known, low load all reduce to that
 form. The fit minimises relative error in log space with a robust loss, because one bad
 measurement (an out-of-memory retry, a noisy neighbour) should not drag every coefficient.
+
+A client-side time also holds what happens outside the engine: a time to first token includes
+one ``request_overhead_s`` (HTTP, tokenization, streaming back) on top of the prefill iteration,
+which such a sample says with ``request_overheads=1``; that is how a fit tells the two apart.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ FIT_BOUNDS: dict[str, tuple[float, float]] = {
     "overhead_per_layer_s": (0.0, 1.0),
     "allreduce_latency_s": (0.0, 1.0e-2),
     "allreduce_bw_eff": (0.05, 1.0),
+    "overhead_per_seq_s": (0.0, 1.0),
+    "request_overhead_s": (0.0, 10.0),
 }
 DEFAULT_FIT = (
     "compute_eff",
@@ -40,6 +46,17 @@ _LOG_SCALED = {
     "allreduce_latency_s",
     "overhead_s",
     "overhead_per_layer_s",
+    "overhead_per_seq_s",
+    "request_overhead_s",
+}
+# Where a log-scaled coefficient starts when the base profile has it at 0 (log 0 is a flat,
+# infinitely distant start): about a CPU engine's figures, from which a fit moves either way.
+_LOG_START = {
+    "overhead_s": 1e-3,
+    "overhead_per_layer_s": 1e-5,
+    "overhead_per_seq_s": 1e-5,
+    "request_overhead_s": 1e-3,
+    "allreduce_latency_s": 1e-5,
 }
 
 
@@ -56,12 +73,19 @@ class IterationSample:
     decode_seqs: float = 0.0
     decode_context_tokens: float = 0.0
     kind: str = ""  # free label for error tables, e.g. "prefill" or "decode"
+    request_overheads: float = 0.0  # 1 for a client-measured TTFT (see the module doc)
 
 
 def prefill_sample(
-    config: ReplicaConfig, prompt_tokens: int, batch: int, measured_s: float
+    config: ReplicaConfig,
+    prompt_tokens: int,
+    batch: int,
+    measured_s: float,
+    *,
+    request_overheads: float = 0.0,
 ) -> IterationSample:
-    """A batch of ``batch`` prompts, each ``prompt_tokens`` long, prefilled in one iteration."""
+    """A batch of ``batch`` prompts, each ``prompt_tokens`` long, prefilled in one iteration;
+    ``request_overheads=1`` when ``measured_s`` is a client's time to first token."""
     return IterationSample(
         config=config,
         measured_s=measured_s,
@@ -69,6 +93,7 @@ def prefill_sample(
         prefill_seqs=float(batch),
         prefill_attention_pairs=batch * prompt_tokens * prompt_tokens / 2.0,
         kind="prefill",
+        request_overheads=request_overheads,
     )
 
 
@@ -101,6 +126,8 @@ def predict(samples: Sequence[IterationSample], profile: Profile) -> np.ndarray:
             prefill_seqs=s.prefill_seqs,
             prefill_attention_pairs=s.prefill_attention_pairs,
         )
+        if s.request_overheads:
+            out[i] += s.request_overheads * profile.request_overhead_s
     return out
 
 
@@ -133,7 +160,12 @@ def fit_profile(
         raise PerfError("calibration samples must have positive, finite measured times")
 
     def to_x(p: Profile) -> np.ndarray:
-        return np.array([_enc(f, getattr(p, f)) for f in fit])
+        return np.array(
+            [
+                _enc(f, getattr(p, f) or (_LOG_START.get(f, 0.0) if f in _LOG_SCALED else 0))
+                for f in fit
+            ]
+        )
 
     def from_x(x: np.ndarray) -> Profile:
         return replace(base, **{f: _dec(f, v) for f, v in zip(fit, x, strict=True)})

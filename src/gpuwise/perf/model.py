@@ -4,8 +4,11 @@ A replica is a model served by one engine on ``tp`` GPUs of one type. Its memory
 sequences can run at once (the KV cache), and its iteration time decides how fast each batch
 moves. Iteration time is a roofline: the larger of compute time (FLOPs over achievable FLOP/s)
 and memory time (weights + KV + activations over achievable bandwidth), plus the tensor-parallel
-all-reduces and a fixed per-iteration overhead. The efficiency factors come from a ``Profile``
-fitted to measurements, so the same formulas serve an H100 and the local CPU engine.
+all-reduces, a fixed per-iteration overhead and a per-sequence one (output processing). The
+efficiency factors come from a ``Profile`` fitted to measurements, so the same formulas serve an
+H100 and the local CPU engine. A profile may also carry a per-request latency outside the
+engine (HTTP, tokenization: ``request_overhead_s``), which delays what a client sees but costs
+no iteration time.
 """
 
 from __future__ import annotations
@@ -234,6 +237,7 @@ class ReplicaPerf:
                 if c.tp > 1
                 else 0.0
             ),
+            seq_s=prof.overhead_per_seq_s,
         )
 
     def _mlp_width(self) -> int:
@@ -268,7 +272,14 @@ class ReplicaPerf:
             prefill_attention_pairs,
         )
         comm_s = k.n_allreduce * (k.ar_latency_s + k.ar_s_per_token * tokens)
-        t = np.where(tokens > 0, np.maximum(compute_s, memory_s) + comm_s + k.fixed_s, 0.0)
+        pt = np.asarray(prefill_tokens, dtype=float)
+        ps = np.where(pt > 0, 1.0, 0.0) if prefill_seqs is None else prefill_seqs
+        seqs_out = np.asarray(decode_seqs, dtype=float) + np.asarray(ps, dtype=float)
+        t = np.where(
+            tokens > 0,
+            np.maximum(compute_s, memory_s) + comm_s + k.fixed_s + k.seq_s * seqs_out,
+            0.0,
+        )
         return float(t) if t.ndim == 0 else t
 
     def _roofs(
@@ -354,8 +365,16 @@ class ReplicaPerf:
         ) / k.bytes_per_s
         s_m = k.kv_bytes_per_token * b / k.bytes_per_s
         n = iterations
-        fixed = n * (k.fixed_s + k.n_allreduce * (k.ar_latency_s + k.ar_s_per_token * b))
+        fixed = n * (
+            k.fixed_s + k.seq_s * b + k.n_allreduce * (k.ar_latency_s + k.ar_s_per_token * b)
+        )
         return fixed + _sum_max_linear(a_c, s_c, a_m, s_m, n)
+
+    @property
+    def request_overhead_s(self) -> float:
+        """Latency each request pays outside the engine (see ``Profile.request_overhead_s``);
+        the simulator adds it to every served request's first-token and finish times."""
+        return self.profile.request_overhead_s
 
     def coeff_vector(self) -> np.ndarray:
         """The timing coefficients as a flat float64 array, in ``_Coeffs`` field order.
@@ -402,6 +421,7 @@ class _Coeffs:
     n_allreduce: int
     ar_latency_s: float
     ar_s_per_token: float
+    seq_s: float  # per sequence that produces a token (decode seqs + prefill seqs)
 
 
 COEFF_FIELDS = tuple(_Coeffs.__dataclass_fields__)  # field order, as coeff_vector lays them out
@@ -441,7 +461,7 @@ def iteration_time_from_coeffs(
     ) / coeffs[9]
     comm_s = coeffs[11] * (coeffs[12] + coeffs[13] * tokens)
     roof_s = compute_s if compute_s > memory_s else memory_s
-    return roof_s + comm_s + coeffs[10]
+    return roof_s + comm_s + coeffs[10] + coeffs[14] * seqs_out
 
 
 def _sum_max_linear(a1: float, s1: float, a2: float, s2: float, n: int) -> float:

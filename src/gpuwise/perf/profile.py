@@ -40,6 +40,16 @@ class Profile:
     memory_eff: float = 0.8  # share of peak HBM bandwidth reached by weight/KV streaming
     overhead_s: float = 0.005  # fixed per-iteration cost (scheduler, launches, sampling)
     overhead_per_layer_s: float = 0.0  # per layer per iteration (kernel launches)
+    # Per sequence per iteration: turning each sequence's new token into output (sampling
+    # bookkeeping, detokenization, streaming it out). Negligible beside a GPU's matmuls; on a
+    # CPU engine whose API server and clients share its cores it grows with the batch. Linear
+    # in the batch, so the simulator's closed-form decode runs still hold.
+    overhead_per_seq_s: float = 0.0
+    # Per request, outside the engine's iterations: HTTP, admission and tokenization on the way
+    # in, the last output's trip back to the client. It delays what a client sees (TTFT and
+    # end-to-end) but costs the engine no iteration time. Fitted by client-side calibration;
+    # 0 for profiles fitted on engine-side times (they predict what the engine measures).
+    request_overhead_s: float = 0.0
     allreduce_latency_s: float = 2.0e-5  # per all-reduce per log2(TP) step at 300 GB/s links
     allreduce_bw_eff: float = 0.7  # share of link bandwidth reached by ring all-reduce
     activation_reserve_bytes: float = 1.0 * 2**30  # CUDA context, graphs, allocator slack

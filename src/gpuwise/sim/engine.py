@@ -208,7 +208,7 @@ def decode_run_time(coeffs: np.ndarray, batch: float, ctx_sum: float, n: int) ->
     s_c = coeffs[2] * b / fc
     a_m = (coeffs[6] + coeffs[7] * (ctx_sum + b) + coeffs[8] * b) / coeffs[9]
     s_m = coeffs[7] * b / coeffs[9]
-    fixed = n * (coeffs[10] + coeffs[11] * (coeffs[12] + coeffs[13] * b))
+    fixed = n * (coeffs[10] + coeffs[14] * b + coeffs[11] * (coeffs[12] + coeffs[13] * b))
     return fixed + sum_max_linear(a_c, s_c, a_m, s_m, n)
 
 

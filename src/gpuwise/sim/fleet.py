@@ -24,6 +24,7 @@ from gpuwise.sim.engine import (
     C_MAX_SEQS,
     C_ROUTER,
     N_C,
+    OUTCOME_OK,
     PF_AVAIL_FROM,
     PF_AVAIL_UNTIL,
     PF_BUSY_S,
@@ -173,14 +174,15 @@ def simulate_deployment(
         float(signal_interval_s),
         min_intervals,
     )
+    first, finish = client_times(rf, ri, rd.perf.request_overhead_s)
     run = DeploymentRequests(
         deployment=name,
         arrival_s=arrival,
         input_tokens=prompt,
         output_tokens=output,
         admitted_s=rf[:, RF_ADMITTED].copy(),
-        first_token_s=rf[:, RF_FIRST].copy(),
-        finish_s=rf[:, RF_FINISH].copy(),
+        first_token_s=first,
+        finish_s=finish,
         replica=ri[:, RI_REPLICA].astype(np.int32),
         preemptions=ri[:, RI_PREEMPTIONS].astype(np.int32),
         outcome=ri[:, RI_OUTCOME].astype(np.int8),
@@ -219,3 +221,20 @@ def simulate_deployment(
         kv_capacity_blocks=cap,
     )
     return run, summary, sig, stats
+
+
+def client_times(
+    rf: np.ndarray, ri: np.ndarray, request_overhead_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """First-token and finish times as a client sees them: the kernel's engine times plus the
+    profile's per-request latency outside the engine (HTTP, tokenization; 0 unless the profile
+    was fitted on client-side timings). A constant delay on the way in shifts the engine's whole
+    timeline and one on the way out shifts what the client sees, so adding both to the served
+    requests' times is exact; rejections keep their time."""
+    first = rf[:, RF_FIRST].copy()
+    finish = rf[:, RF_FINISH].copy()
+    if request_overhead_s:
+        first += request_overhead_s  # NaN (never reached) stays NaN
+        served = ri[:, RI_OUTCOME] == OUTCOME_OK
+        finish[served] += request_overhead_s
+    return first, finish
