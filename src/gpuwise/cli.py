@@ -933,6 +933,17 @@ def calibrate(
         int, typer.Option(help="Decode step at concurrency c sends c x this.")
     ] = 4,
     rounds: Annotated[int, typer.Option(help="Repeat the sweep, interleaved (noisy hosts).")] = 1,
+    timings: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="client: fit what clients see (TTFT, TPOT; adds the per-request and "
+            "per-sequence overheads); engine: fit the engine's /metrics iteration times.",
+        ),
+    ] = "client",
+    prefill_gap_s: Annotated[
+        float, typer.Option(help="--from client: seconds between prefill-step requests.")
+    ] = 0.1,
     max_num_seqs: Annotated[
         int | None, typer.Option(help="The engine's batch limit (default: top concurrency).")
     ] = None,
@@ -970,6 +981,8 @@ def calibrate(
         requests_per_prompt=requests_per_prompt,
         requests_per_slot=requests_per_slot,
         rounds=rounds,
+        timings=timings,
+        prefill_gap_s=prefill_gap_s,
     )
     res = run_calibration(
         endpoint,
@@ -1019,10 +1032,16 @@ def calibrate(
         f"{p.compute_half_sat_flops:.3g}, memory_eff {p.memory_eff:.3g}, overhead "
         f"{p.overhead_s * 1000:.3g} ms, engine warm-up {p.engine_warmup_s:.3g} s"
     )
+    if p.overhead_per_seq_s or p.request_overhead_s:
+        out.print(
+            f"  client     {p.overhead_per_seq_s * 1e6:.3g} us per sequence per iteration, "
+            f"{p.request_overhead_s * 1000:.3g} ms per request outside the engine"
+        )
     if res.api_overhead_s is not None:
+        in_profile = "in the profile" if p.request_overhead_s else "not in the profile"
         out.print(
             f"  API        {res.api_overhead_s * 1000:.1f} ms between the client's and the "
-            "engine's TTFT (HTTP, tokenization; not in the profile)"
+            f"engine's TTFT (HTTP, tokenization; {in_profile})"
         )
     for w in res.warnings:
         out.print(f"  [yellow]warning:[/] {w}")

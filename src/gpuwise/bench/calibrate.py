@@ -1,20 +1,31 @@
 """Fit a perf profile to a live engine: sweep load, measure iterations, ``fit_profile``.
 
-The sweep has two parts, both closed loops with fixed lengths:
+The sweep has two parts, both with fixed lengths:
 
-* **prefill steps**: concurrency 1, prompts of several lengths, two output tokens. With nothing
-  else running, a request's prefill is one engine iteration holding just its prompt.
-* **decode steps**: several concurrency levels (1, 2, 4, ... up to the engine's batch limit),
-  a short prompt and a longer output. The mean gap between tokens is the mean decode iteration
-  at the batch size actually running, with contexts of about prompt + output/2.
+* **prefill steps**: one request at a time, prompts of several lengths, two output tokens. With
+  nothing else running, a request's prefill is one engine iteration holding just its prompt.
+* **decode steps**: closed loops at several concurrency levels (1, 2, 4, ... up to the engine's
+  batch limit), a short prompt and a longer output. The mean gap between tokens is the mean
+  decode iteration at the batch size actually running, with contexts of about prompt + output/2.
 
-Times come from the engine's own ``/metrics`` where it has them (vLLM: the histograms of prefill
-time, inter-token latency, queue time and tokens per iteration, read before and after each step;
-the difference of ``_sum`` over the difference of ``_count`` is the step's mean), since those
-exclude HTTP, tokenization and detokenization; otherwise from what the client saw (median TTFT,
-mean TPOT). The batch a decode step ran at is measured, not assumed: the time-weighted number of
-requests between their first token and their end. Each step becomes an ``IterationSample``; the
-profile's efficiency factors are fitted to them and saved as a YAML profile.
+Where the times come from is the plan's ``timings``:
+
+* ``client`` (the default): what the client saw, which is what latency SLOs are about. A prefill
+  step's median TTFT is one prefill iteration plus one ``request_overhead_s`` (HTTP, admission,
+  tokenization, the trip back); a decode step's mean TPOT is one decode iteration, output
+  processing included. The fit adds ``overhead_per_seq_s`` and ``request_overhead_s`` to the
+  coefficients, so the profile predicts client-side TTFT and TPOT. Prefill requests are paced
+  ``prefill_gap_s`` apart, as open-loop traffic arrives, rather than sent back to back.
+* ``engine``: the engine's own ``/metrics`` (vLLM: the histograms of prefill time, inter-token
+  latency, queue time and tokens per iteration, read before and after each step; the difference
+  of ``_sum`` over the difference of ``_count`` is the step's mean). They exclude HTTP,
+  tokenization and detokenization, so the profile predicts what the engine measures; on a GPU
+  server whose API process has cores of its own that is nearly what clients see, on a small CPU
+  machine it is not. Without engine histograms this mode falls back to client times.
+
+The batch a decode step ran at is measured, not assumed: the time-weighted number of requests
+between their first token and their end. Each step becomes an ``IterationSample``; the
+profile's coefficients are fitted to them and saved as a YAML profile.
 """
 
 from __future__ import annotations
@@ -34,19 +45,29 @@ import numpy as np
 
 from gpuwise.bench.metrics import RequestRecord
 from gpuwise.bench.runner import ServerInfo, Session
+from gpuwise.bench.schedule import Schedule
 from gpuwise.catalog import Catalog
 from gpuwise.catalog.types import Gpu, ModelArch, Source
 from gpuwise.errors import UserError
 from gpuwise.perf import Profile, ReplicaConfig, ReplicaPerf
-from gpuwise.perf.calibrate import IterationSample, fit_profile, predict, prefill_sample
+from gpuwise.perf.calibrate import (
+    FIT_BOUNDS,
+    IterationSample,
+    fit_profile,
+    predict,
+    prefill_sample,
+)
+from gpuwise.workload import Requests
 
 __all__ = [
+    "TIMINGS",
     "CalibrationPlan",
     "CalibrationResult",
     "StepMeasurement",
     "arch_from_config",
     "calibrate",
     "fit_parameters",
+    "fit_steps",
     "load_model_config",
     "model_resolver",
 ]
@@ -60,6 +81,13 @@ H_ITER_TOKENS = "vllm:iteration_tokens_total"
 HISTOGRAMS = (H_PREFILL, H_ITL, H_QUEUE, H_TTFT, H_ITER_TOKENS)
 # Fitted for a single-GPU (tp 1) engine: the all-reduce terms do not exist there.
 FIT_TP1 = ("compute_eff", "compute_half_sat_flops", "memory_eff", "overhead_s")
+# Client times also hold output processing per sequence and a latency per request. The
+# half-saturation size is left out: it only adds an intercept to compute-bound iterations
+# (compute time = flops/peak x (1 + half_sat/layer flops), affine in the tokens), which a TTFT
+# cannot tell from the request overhead, nor a CPU's decode from the fixed per-iteration cost;
+# it keeps the base profile's value.
+FIT_CLIENT = ("compute_eff", "memory_eff", "overhead_s", "overhead_per_seq_s", "request_overhead_s")
+TIMINGS = ("client", "engine")
 SETTLE_S = 0.25  # let the engine's stat logger record the last finished requests
 
 
@@ -76,6 +104,8 @@ class CalibrationPlan:
     requests_per_slot: int = 4  # decode step at concurrency c sends c * this many requests
     warmup_requests: int = 4
     rounds: int = 1  # the whole sweep, repeated (interleaved) this many times
+    timings: str = "client"  # "client" or "engine" (see the module doc)
+    prefill_gap_s: float = 0.1  # client timings: prefill requests this far apart (0: back to back)
     step_max_s: float = 60.0  # no request is started after this in one step
     timeout_s: float = 60.0
 
@@ -87,6 +117,10 @@ class CalibrationPlan:
             raise UserError("--prompt-tokens steps must be positive integers")
         if self.rounds < 1:
             raise UserError("--rounds must be at least 1")
+        if self.timings not in TIMINGS:
+            raise UserError(f"--from '{self.timings}': use one of {', '.join(TIMINGS)}")
+        if not self.prefill_gap_s >= 0:
+            raise UserError("--prefill-gap-s must not be negative")
         if self.decode_output_tokens < 2:
             raise UserError("--decode-output-tokens must be at least 2 (one gap between tokens)")
         plan = self
@@ -130,6 +164,7 @@ class StepMeasurement:
     engine_ttft_s: float | None
     engine_tokens_per_iteration: float | None
     wall_s: float
+    request_overheads: float = 0.0  # 1 when measured_s is a client TTFT (see perf.calibrate)
 
 
 @dataclass(frozen=True)
@@ -337,7 +372,9 @@ def _delta_mean(
 # the fit
 
 
-def fit_parameters(samples: Sequence[IterationSample], profile: Profile) -> tuple[str, ...]:
+def fit_parameters(
+    samples: Sequence[IterationSample], profile: Profile, candidates: Sequence[str] = FIT_TP1
+) -> tuple[str, ...]:
     """The coefficients the samples can tell apart under ``profile``.
 
     A roof that binds in no sample cannot be measured: on a CPU serving a 1M-parameter model
@@ -358,10 +395,54 @@ def fit_parameters(samples: Sequence[IterationSample], profile: Profile) -> tupl
                 prefill_attention_pairs=s.prefill_attention_pairs,
             )
         )
-    fit = [f for f in FIT_TP1 if not (f == "memory_eff" and "memory" not in kinds)]
+    fit = [f for f in candidates if not (f == "memory_eff" and "memory" not in kinds)]
     if "compute" not in kinds:
         fit = [f for f in fit if f not in ("compute_eff", "compute_half_sat_flops")]
     return tuple(fit)
+
+
+def fit_steps(
+    samples: Sequence[IterationSample], base: Profile, candidates: Sequence[str] = FIT_TP1
+) -> Profile:
+    """Fit ``candidates`` to the samples, keeping only the coefficients the samples measure.
+
+    Fit everything, then again without a roof that binds in no sample under that fit (see
+    ``fit_parameters``), and without any coefficient the fit drove to a bound of its range: a
+    coefficient at a bound was not measured, it only absorbed what other terms explain (on a CPU,
+    a memory efficiency of 5% turns the bandwidth roof into a fixed cost). Dropped coefficients
+    keep the base profile's values.
+    """
+
+    def fit(params: Sequence[str]) -> Profile:
+        return fit_profile(
+            samples,
+            base=base,
+            fit=params,
+            name=base.name,
+            description=base.description,
+            fitted_on=base.fitted_on,
+        )
+
+    params = tuple(candidates)
+    profile = fit(params)
+    for _ in range(len(params)):
+        keep = tuple(
+            f for f in fit_parameters(samples, profile, params) if not _at_bound(profile, f)
+        )
+        if keep == params or not 0 < len(keep) <= len(samples):
+            break
+        params = keep
+        profile = fit(params)
+    return profile
+
+
+def _at_bound(profile: Profile, name: str) -> bool:
+    """True when a fitted coefficient sits on an edge of its FIT_BOUNDS range (0 excepted for
+    the additive overheads: a term the data say is absent is measured, not pinned)."""
+    lo, hi = FIT_BOUNDS[name]
+    v = float(getattr(profile, name))
+    edges = [hi] if lo == 0 else [lo, hi]
+    return any(abs(v - e) <= 1e-6 * max(abs(e), 1e-12) for e in edges)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -400,6 +481,7 @@ def _step(
     wall_s: float,
     before: dict[str, tuple[float, float]],
     after: dict[str, tuple[float, float]],
+    timings: str = "engine",
 ) -> StepMeasurement:
     ok = [r for r in records if r.outcome == "ok"]
     if not ok:
@@ -418,16 +500,20 @@ def _step(
     e_queue = _delta_mean(before, after, H_QUEUE)
     e_ttft = _delta_mean(before, after, H_TTFT)
     e_iter = _delta_mean(before, after, H_ITER_TOKENS)
+    overheads = 0.0
     if kind == "prefill":
         batch, context = 1.0, 0.0
-        if e_prefill is not None:
+        if timings == "client":
+            # what the client waited for: the prefill iteration plus one request overhead
+            measured, source, overheads = client_ttft or math.nan, "client", 1.0
+        elif e_prefill is not None:
             measured, source = e_prefill, "engine"
         else:
             measured, source = (client_ttft or math.nan) - (e_queue or 0.0), "client"
     else:
         batch = _decode_batch(ok)
         context = prompt + output / 2.0
-        if e_itl is not None:
+        if e_itl is not None and timings == "engine":
             measured, source = e_itl, "engine"
         else:
             measured, source = client_tpot or math.nan, "client"
@@ -450,6 +536,7 @@ def _step(
         engine_ttft_s=e_ttft,
         engine_tokens_per_iteration=e_iter,
         wall_s=wall_s,
+        request_overheads=overheads,
     )
 
 
@@ -464,7 +551,8 @@ def _samples(config: ReplicaConfig, steps: Sequence[StepMeasurement]) -> list[It
     for (kind, _c, prompt), group in groups.items():
         measured = float(np.median([s.measured_s for s in group]))
         if kind == "prefill":
-            samples.append(prefill_sample(config, prompt, 1, measured))
+            overheads = float(np.median([s.request_overheads for s in group]))
+            samples.append(prefill_sample(config, prompt, 1, measured, request_overheads=overheads))
             continue
         batch = float(np.median([s.batch for s in group]))
         context = float(np.mean([s.context_tokens for s in group]))
@@ -488,6 +576,18 @@ async def _sweep(
     info = session.info
     assert info is not None
     client = session.client
+
+    async def paced(n: int, prompt: int, output: int) -> tuple[list[RequestRecord], float]:
+        """``n`` requests ``prefill_gap_s`` apart, each alone on the engine (open loop)."""
+        gap = plan.prefill_gap_s
+        arrival = np.arange(n, dtype=float) * gap
+        reqs = Requests(arrival, np.full(n, prompt), np.full(n, output), n * gap)
+        return await session.open_loop(
+            Schedule(reqs, "calibration prefill step"),
+            max_duration_s=min(plan.step_max_s, n * gap),
+            timeout_s=plan.timeout_s,
+            drain_s=plan.timeout_s,
+        )
 
     async def run(c: int, n: int, prompt: int, output: int) -> tuple[list[RequestRecord], float]:
         return await session.closed_loop(
@@ -528,11 +628,14 @@ async def _sweep(
             )
         await asyncio.sleep(SETTLE_S)
         before = await _scrape(client, info)
-        records, wall = await run(c, n, prompt, output)
+        if kind == "prefill" and plan.timings == "client" and plan.prefill_gap_s > 0:
+            records, wall = await paced(n, prompt, output)
+        else:
+            records, wall = await run(c, n, prompt, output)
         await asyncio.sleep(SETTLE_S)
         after = await _scrape(client, info)
         have_metrics = have_metrics or bool(before and after)
-        steps.append(_step(kind, c, records, wall, before, after))
+        steps.append(_step(kind, c, records, wall, before, after, plan.timings))
     return steps, have_metrics
 
 
@@ -605,6 +708,9 @@ async def _calibrate(
         steps, have_metrics = await _sweep(session, plan, on_step)
     samples = _samples(config, steps)
     base_profile = base or Profile()
+    client = plan.timings == "client"
+    if not client:  # engine times hold no request overhead, whatever the base profile says
+        base_profile = replace(base_profile, request_overhead_s=0.0)
     if engine_warmup_s is not None:
         base_profile = replace(base_profile, engine_warmup_s=float(engine_warmup_s))
     prefills = [s for s in steps if s.kind == "prefill"]
@@ -615,35 +721,34 @@ async def _calibrate(
             decodes.setdefault(s.concurrency, []).append(s.batch)
     levels = ", ".join(f"{c} (batch {np.mean(b):.2f})" for c, b in decodes.items())
     rounds = f" (median of {plan.rounds} interleaved rounds)" if plan.rounds > 1 else ""
-    source = "engine /metrics histograms" if have_metrics else "client-side latencies"
+    if client:
+        pacing = (
+            f"requests {plan.prefill_gap_s:g} s apart" if plan.prefill_gap_s > 0 else "back to back"
+        )
+        source = (
+            "client-side latencies (prefill: median TTFT, one request overhead each; decode: "
+            "mean TPOT)"
+        )
+    else:
+        pacing = "back to back"
+        source = "engine /metrics histograms" if have_metrics else "client-side latencies"
     fitted_on = (
         f"gpuwise calibrate against {engine} at {info.base_url} (served model '{info.model}', "
         f"architecture {arch.name}, hardware record {gpu.name}) on "
-        f"{started.isoformat(timespec='seconds')}: prefill at concurrency 1 with prompts of "
-        f"{prompts} tokens; decode at concurrency {levels} with {plan.decode_prompt_tokens} "
-        f"prompt / {plan.decode_output_tokens} output tokens{rounds}; iteration times from "
-        f"{source}" + (f"; {note}" if note else "")
+        f"{started.isoformat(timespec='seconds')}: prefill at concurrency 1 ({pacing}) with "
+        f"prompts of {prompts} tokens; decode at concurrency {levels} with "
+        f"{plan.decode_prompt_tokens} prompt / {plan.decode_output_tokens} output "
+        f"tokens{rounds}; times from {source}" + (f"; {note}" if note else "")
     )
     description = (
         f"{arch.name} served by {engine} on {gpu.display_name}, fitted by gpuwise calibrate"
     )
 
-    def fit(params: Sequence[str]) -> Profile:
-        return fit_profile(
-            samples,
-            base=base_profile,
-            fit=params,
-            name=name,
-            description=description,
-            fitted_on=fitted_on,
-        )
-
-    # Fit everything, then again without a roof that binds in no sample under that fit: its
-    # coefficient only drifted (see fit_parameters) and keeps the base profile's value instead.
-    profile = fit(FIT_TP1)
-    identifiable = fit_parameters(samples, profile)
-    if identifiable != FIT_TP1 and len(samples) >= len(identifiable) > 0:
-        profile = fit(identifiable)
+    profile = fit_steps(
+        samples,
+        replace(base_profile, name=name, description=description, fitted_on=fitted_on),
+        FIT_CLIENT if client else FIT_TP1,
+    )
     predicted = predict(samples, profile)
     fits = [
         SampleFit(
@@ -661,7 +766,12 @@ async def _calibrate(
         float(np.median([s.client_ttft_s - s.engine_ttft_s for s in c1])) if c1 else None  # type: ignore[operator]
     )
     warnings = list(info.warnings)
-    if not have_metrics:
+    if not have_metrics and client:
+        warnings.append(
+            f"{info.metrics_url} gave no vLLM histograms: only the client-side latencies "
+            "were measured, so the API overhead cannot be told from the engine's time"
+        )
+    elif not have_metrics:
         warnings.append(
             f"{info.metrics_url} gave no vLLM histograms; iteration times are client-side "
             "latencies (they include HTTP and tokenization)"
