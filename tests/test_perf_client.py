@@ -139,3 +139,73 @@ def test_profile_files_carry_the_new_fields(tmp_path) -> None:
     bad.write_text("profile:\n  request_overhead_s: -1\n")
     with pytest.raises(PerfError, match="request_overhead_s"):
         load_profile(bad)
+
+
+# ------------------------------------------------------------------------------ gpuwise calibrate
+
+
+def _step(kind: str, c: int, prompt: float, measured: float, overheads: float, batch: float):
+    from gpuwise.bench.calibrate import StepMeasurement
+
+    return StepMeasurement(
+        kind=kind,
+        concurrency=c,
+        requests=8,
+        ok=8,
+        prompt_tokens=prompt,
+        output_tokens=2.0 if kind == "prefill" else 128.0,
+        batch=batch,
+        context_tokens=0.0 if kind == "prefill" else prompt + 64.0,
+        measured_s=measured,
+        source="client",
+        client_ttft_s=measured if kind == "prefill" else None,
+        client_tpot_s=measured if kind == "decode" else None,
+        engine_prefill_s=None,
+        engine_itl_s=None,
+        engine_queue_s=None,
+        engine_ttft_s=None,
+        engine_tokens_per_iteration=None,
+        wall_s=1.0,
+        request_overheads=overheads,
+    )
+
+
+def test_client_steps_fit_the_request_overhead_and_keep_the_half_saturation() -> None:
+    """Client timings: a prefill step is a TTFT (one request overhead); the fit recovers it and
+    leaves compute_half_sat_flops (an intercept it cannot tell from the overheads) alone."""
+    from gpuwise.bench.calibrate import FIT_CLIENT, _samples, fit_steps
+
+    cat = load_catalog((EXAMPLE_CATALOG,))
+    cfg = ReplicaConfig(model=cat.model("tiny"), gpu=cat.gpu("cpu-local"), max_num_seqs=8)
+    truth = replace(
+        load_profile(), compute_eff=0.35, overhead_s=9e-4, overhead_per_seq_s=2e-5,
+        request_overhead_s=6e-3,
+    )  # fmt: skip
+    perf = ReplicaPerf(cfg, truth)
+    steps = []
+    for rnd in range(3):  # rounds: the median of each step is taken
+        noise = (1.0, 1.3, 0.98)[rnd]  # one slow round must not move the fit
+        for p in (16, 64, 128, 256, 384):
+            steps.append(_step("prefill", 1, p, noise * (perf.prefill_time_s(p) + 6e-3), 1.0, 1))
+        for b in (1, 2, 4, 8):
+            t = perf.decode_time_s(b, 32 + 64)
+            steps.append(_step("decode", b, 32, noise * t, 0.0, float(b)))
+    samples = _samples(cfg, steps)
+    assert [s.request_overheads for s in samples] == [1.0] * 5 + [0.0] * 4
+    assert "compute_half_sat_flops" not in FIT_CLIENT
+    fitted = fit_steps(samples, load_profile(), FIT_CLIENT)
+    assert fitted.request_overhead_s == pytest.approx(6e-3, rel=0.02)
+    assert fitted.overhead_s == pytest.approx(9e-4, rel=0.05)
+    assert fitted.compute_half_sat_flops == load_profile().compute_half_sat_flops
+    # on a CPU the bandwidth roof never binds: memory_eff keeps the base value
+    assert fitted.memory_eff == load_profile().memory_eff
+
+
+def test_a_coefficient_pinned_to_a_bound_is_dropped() -> None:
+    from gpuwise.bench.calibrate import _at_bound
+
+    assert _at_bound(replace(Profile(), memory_eff=0.05), "memory_eff")
+    assert _at_bound(replace(Profile(), compute_eff=1.0), "compute_eff")
+    assert not _at_bound(replace(Profile(), memory_eff=0.3), "memory_eff")
+    # an additive overhead the data say is absent is measured, not pinned
+    assert not _at_bound(replace(Profile(), overhead_per_seq_s=0.0), "overhead_per_seq_s")
