@@ -17,6 +17,7 @@ below that limit so that the queueing tail stays inside the TTFT target.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,3 +158,87 @@ def steady_state(perf: ReplicaPerf, rate_rps: float, mix: TokenMix) -> SteadySta
     b = lam * tau * mix.mean_output
     kv = b * ctx_per_decode + b
     return SteadyState(lam, tau, b, kv, saturated)
+
+
+# ---------------------------------------------------------------- burstiness of the arrivals
+
+
+@dataclass(frozen=True)
+class BurstMargin:
+    """The extra service rate a fleet needs so that bursts of arrivals do not break TTFT.
+
+    ``excess_rps`` is added to the rate the fleet is sized for; ``window_s`` is the window that
+    set it, ``spread_rps`` the standard deviation of the arrival rate over windows of that
+    length (around their linear trend), and ``poisson_rps`` what a Poisson stream of the same
+    rate would show there. ``rate_rps`` is the trend's rate at the end of the history.
+    """
+
+    excess_rps: float
+    rate_rps: float
+    window_s: float
+    spread_rps: float
+    poisson_rps: float
+
+    @property
+    def factor(self) -> float:
+        """The needed service rate over the rate (1 when there is no margin or no rate)."""
+        return (self.rate_rps + self.excess_rps) / self.rate_rps if self.rate_rps > 0 else 1.0
+
+
+NO_BURST = BurstMargin(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def burst_margin(
+    counts: np.ndarray,
+    bin_s: float,
+    windows_s: tuple[float, ...] = (5.0, 10.0, 30.0, 60.0),
+    slack_s: float = 2.0,
+    z: float = 2.33,
+) -> BurstMargin:
+    """The service rate, above the arrival rate, that absorbs a ``z``-sigma burst.
+
+    ``counts`` are the arrivals in consecutive bins of ``bin_s`` (oldest first). For a window
+    of ``w`` seconds, the arrivals in the sliding windows of the history are fitted with a line
+    (the trend), whose value at the end is ``c``, the count the next window expects, and whose
+    residuals have a standard deviation ``s`` (never below Poisson's ``sqrt(c)``: a short
+    history underestimates the spread, and independent users arrive at least that irregularly).
+    A fleet serving ``mu`` requests per second that meets ``c + z s`` arrivals in ``w`` seconds
+    ends the window with a backlog of ``c + z s - mu w``, which it clears within ``slack_s`` (the
+    TTFT a queued request may still spend waiting) when ``mu >= (c + z s) / (w + slack_s)``. The
+    excess over the rate ``c / w`` is then ``(z s - slack_s c / w) / (w + slack_s)``: the
+    burst, less what the slack absorbs, spread over the window. The margin is the largest
+    excess over the windows, and never negative (the rate itself must be served).
+
+    A Poisson stream at 30 rps asks for 0.6 rps (from the 60-s window); a stream whose counts
+    vary several times more than Poisson's pays in proportion; one that bursts to 100 rps for a
+    minute and then goes quiet keeps the margin for those bursts while it is quiet.
+    """
+    c_all = np.asarray(counts, dtype=float)
+    if c_all.size < 3 or bin_s <= 0:
+        return NO_BURST
+    csum = np.concatenate([[0.0], np.cumsum(c_all)])
+    best: BurstMargin | None = None
+    for w in windows_s:
+        k = max(1, int(round(w / bin_s)))
+        n_win = c_all.size - k + 1
+        if n_win < 3:
+            continue
+        w_s = k * bin_s
+        sums = csum[k:] - csum[:-k]
+        x = np.arange(n_win, dtype=float)
+        a, b = np.polyfit(x, sums, 1)
+        c = max(float(a * x[-1] + b), 0.0)
+        resid = sums - (a * x + b)
+        s = max(float(np.sqrt(np.sum(resid**2) / max(1, n_win - 2))), math.sqrt(c))
+        excess = (z * s - slack_s * c / w_s) / (w_s + slack_s)
+        if best is None or excess > best.excess_rps:
+            best = BurstMargin(excess, c / w_s, w_s, s / w_s, math.sqrt(c) / w_s)
+    if best is None:
+        return NO_BURST
+    return BurstMargin(
+        max(0.0, best.excess_rps),
+        best.rate_rps,
+        best.window_s,
+        best.spread_rps,
+        best.poisson_rps,
+    )

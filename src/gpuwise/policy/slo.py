@@ -25,13 +25,19 @@ Every decision carries a reason string with the numbers it used.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gpuwise.policy.base import Decision, FleetState, window
-from gpuwise.policy.capacity import ReplicaCapacity, TokenMix
+from gpuwise.policy.capacity import (
+    NO_BURST,
+    BurstMargin,
+    ReplicaCapacity,
+    TokenMix,
+    burst_margin,
+)
 from gpuwise.signals import Signals
 
 
@@ -51,45 +57,56 @@ class Seasonality:
 
 @dataclass
 class SloAwarePolicy:
-    """See module doc. ``capacity`` and ``prior_mix`` describe one replica and the expected mix."""
+    """See module doc. ``capacity`` and ``prior_mix`` describe one replica and the expected mix;
+    ``load_test`` (optional) measures one replica's sustainable rate for a mix."""
 
     capacity: ReplicaCapacity
     prior_mix: TokenMix
-    utilization: float = 0.8
-    down_utilization: float = 0.9
+    utilization: float = 0.8  # only without a load test: the share of the model's limit
+    load_test: Callable[[TokenMix], float] | None = None
+    ttft_slo_s: float = 2.0  # what a queued request may wait: the slack bursts are sized with
     trend_window_s: float = 120.0
     trend_bin_s: float = 10.0
     fast_window_s: float = 10.0
     slow_window_s: float = 60.0
     mix_window_s: float = 300.0
-    noise_z: float = 2.0
+    burst_window_s: float = 300.0  # the history the burst margin is measured over
+    shift_window_s: float = 30.0  # arrivals this recent beyond the history's bursts: a new level
+    burst_z: float = 1.645  # size for the 95th percentile of a window's arrivals
     trend_z: float = 3.0  # a slope is a trend only this many standard errors from zero
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
-    down_stabilization_s: float = 180.0  # for the load seen now
-    forecast_stabilization_s: float = 60.0  # for the part held for the forecast ramp
     backlog_drain_s: float = 60.0
     seasonality: Seasonality | None = None
     name: str = "gpuwise"
     interval_s: float = 5.0
     needs: list[tuple[float, int]] = field(default_factory=list, init=False)
-    ahead: list[tuple[float, int]] = field(default_factory=list, init=False)
     mix: TokenMix | None = field(default=None, init=False)
+    _since: float = field(default=-math.inf, init=False)
     _rate_cache: dict[tuple[int, int], float] = field(default_factory=dict, init=False)
 
     def reset(self) -> None:
         self.needs = []
-        self.ahead = []
         self.mix = None
+        self._since = -math.inf
         # the capacity cache depends only on inputs, so it may survive a reset
 
     # ---------------------------------------------------------------- estimates
 
     def replica_rps(self, mix: TokenMix) -> float:
-        """Requests/s one replica takes inside the SLO for this mix (cached by 2% buckets)."""
+        """Requests/s one replica takes inside the SLO for this mix (cached by 2% buckets).
+
+        With a load test: the measured sustainable rate for the mix (it sees the tails the
+        model does not: prefill stalls of long prompts, KV and queue fluctuations). Without:
+        the model's limit at ``utilization``.
+        """
         key = (round(math.log(mix.mean_prompt) / 0.02), round(math.log(mix.mean_output) / 0.02))
         if key not in self._rate_cache:
-            self._rate_cache[key] = self.capacity.max_rps(mix) * self.utilization
+            if self.load_test is not None:
+                centre = self.prior_mix.rescaled(math.exp(key[0] * 0.02), math.exp(key[1] * 0.02))
+                self._rate_cache[key] = float(self.load_test(centre))
+            else:
+                self._rate_cache[key] = self.capacity.max_rps(mix) * self.utilization
         return self._rate_cache[key]
 
     def observed_mix(self, rows: Sequence[Signals]) -> TokenMix:
@@ -122,39 +139,82 @@ class SloAwarePolicy:
         self.mix = self.prior_mix.rescaled(max(p, 1.0), max(o, 1.0))
         return self.mix
 
-    def rates(self, history: Sequence[Signals], now_s: float) -> tuple[float, float, float]:
-        """(rate now, slope per second, rate noise) from the recent per-interval arrivals."""
+    def bursts(self, history: Sequence[Signals], now_s: float) -> BurstMargin:
+        """The burst margin of the arrivals since the last regime change (see
+        ``capacity.burst_margin``).
+
+        A flash crowd is a new level, not a burst: measured over a history that straddles
+        it, the step would read as a huge spread and size the fleet for bursts that never come.
+        So when the last ``shift_window_s`` bring more arrivals than the history before them
+        allows for (beyond ``trend_z`` standard deviations around its trend), the history
+        restarts there. Bursts the history already knows (a code assistant's minute-long
+        spikes) are no regime change and keep their margin through the quiet between them.
+        """
+        start = max(now_s - self.burst_window_s, self._since)
+        rows = [s for s in window(history, now_s, now_s - start) if s.t_s > start]
+        if len(rows) < 3:
+            return NO_BURST
+        bin_s = float(np.median([s.interval_s for s in rows]))
+        counts = np.array([_num(s.arrival_rate_rps) * s.interval_s for s in rows])
+        k = max(1, int(round(self.shift_window_s / bin_s)))
+        if counts.size >= 4 * k:
+            before = burst_margin(
+                counts[:-k], bin_s, windows_s=(k * bin_s,), slack_s=0.0, z=self.trend_z
+            )
+            recent = float(counts[-k:].sum()) / (k * bin_s)
+            if recent > before.rate_rps + before.excess_rps:
+                self._since = now_s - k * bin_s
+                counts = counts[-k:]
+        return burst_margin(counts, bin_s, slack_s=self.ttft_slo_s, z=self.burst_z)
+
+    def rates(self, history: Sequence[Signals], now_s: float) -> tuple[float, float, float, float]:
+        """(level, rate over the last ``fast_window_s``, slope, steepest slope to plan for).
+
+        The level is the trend line's value now when the rate is rising, else the mean over
+        ``slow_window_s``; the fast rate catches a step before the trend test can.
+        """
         rows = window(history, now_s, self.trend_window_s)
         fast = window(history, now_s, self.fast_window_s)
         slow = window(history, now_s, self.slow_window_s)
         r_fast = _mean_rate(fast)
         r_slow = _mean_rate(slow)
         slope = 0.0
+        hidden = 0.0
         r_fit = r_slow
         covered = sum(s.interval_s for s in rows)
         if covered >= 0.75 * self.trend_window_s:
             t = np.array([s.t_s for s in rows])
             y = np.array([_num(s.arrival_rate_rps) for s in rows])
             # bin to trend_bin_s to damp Poisson noise, then least squares
-            b = np.floor((t - t[0]) / self.trend_bin_s)
+            b = np.floor((t - t[0]) / self.trend_bin_s).astype(int)
             nb = int(b.max()) + 1
             if nb >= 3:
-                cnt = np.bincount(b.astype(int), minlength=nb)
-                sy = np.bincount(b.astype(int), weights=y, minlength=nb)
-                st = np.bincount(b.astype(int), weights=t, minlength=nb)
+                cnt = np.bincount(b, minlength=nb)
+                sy = np.bincount(b, weights=y, minlength=nb)
+                st = np.bincount(b, weights=t, minlength=nb)
                 keep = cnt > 0
                 yb, tb = sy[keep] / cnt[keep], st[keep] / cnt[keep]
-                a, c = np.polyfit(tb - now_s, yb, 1)
-                slope, r_fit = float(a), float(c)
-                resid = yb - (a * (tb - now_s) + c)
-                se = float(np.sqrt(np.sum(resid**2) / max(1, len(yb) - 2)))
-                tvar = float(np.sum((tb - tb.mean()) ** 2))
-                if tvar > 0 and abs(slope) < self.trend_z * se / math.sqrt(tvar):
+                slope, r_fit, se_slope = _line(tb - now_s, yb)
+                if slope > self.trend_z * se_slope:
+                    # a step looks like a steep ramp to a line through it: when a level shift
+                    # explains the window clearly better, the trend is the one after the shift
+                    k = _step_break(yb)
+                    if k is not None and len(yb) - k >= 3:
+                        slope, r_fit, se_slope = _line(tb[k:] - now_s, yb[k:])
+                    elif k is not None:
+                        slope, r_fit, se_slope = 0.0, float(np.mean(yb[k:])), 0.0
+                if abs(slope) < self.trend_z * se_slope:
                     slope = 0.0  # not distinguishable from noise
                     r_fit = r_slow
-        r_now = max(r_fast, r_fit, 0.0) if slope > 0 else max(r_slow, r_fast, 0.0)
-        noise = self.noise_z * math.sqrt(max(r_now, 0.0) / self.slow_window_s)
-        return r_now, slope, noise
+                # the steepest ramp the counting noise alone hides from the test above: Poisson
+                # arrivals at the level make each bin's rate vary by level / bin, so a slope
+                # below trend_z of that standard error would not have been called a trend
+                tvar = float(np.sum((tb - tb.mean()) ** 2))
+                lvl = max(r_fit if slope > 0 else r_slow, 0.0)
+                if tvar > 0:
+                    hidden = self.trend_z * math.sqrt(lvl / self.trend_bin_s / tvar)
+        level = max(r_fit, 0.0) if slope > 0 else max(r_slow, 0.0)
+        return level, max(r_fast, 0.0), slope, max(slope, 0.0) + hidden
 
     def forecast(self, now_s: float, r_now: float, slope: float, horizon_s: float) -> float:
         """The rate at ``now + horizon``: linear trend, or the daily shape, whichever is higher."""
@@ -177,18 +237,38 @@ class SloAwarePolicy:
             return Decision(f.desired, 0, "gpuwise: no signals yet; keep")
         mix = self.observed_mix(window(signals_history, now_s, self.mix_window_s))
         per_rep = self.replica_rps(mix)
-        r_now, slope, noise = self.rates(signals_history, now_s)
+        level, r_fast, slope, ucb = self.rates(signals_history, now_s)
+        burst = self.bursts(signals_history, now_s)
+        eps = burst.excess_rps
+        centre = burst.rate_rps if burst.window_s > 0 else level
         cold_h = f.cold_lead_s * self.lead_margin + self.interval_s
         warm_h = f.warm_lead_s * self.lead_margin + self.interval_s
-        r_cold = self.forecast(now_s, r_now, slope, cold_h) + noise
-        r_warm = self.forecast(now_s, r_now, slope, warm_h) + noise
-        need_now = math.ceil((r_now + noise) / per_rep - 1e-9)
-        need_cold = math.ceil(r_cold / per_rep - 1e-9)
-        need_warm = math.ceil(r_warm / per_rep - 1e-9)
+
+        def need_at(h: float) -> tuple[float, float]:
+            """(rate to plan for at now + h, its margin): the forecast of the level, and of
+            the bursts' centre plus a margin for the bursts and for a ramp the forecast does
+            not hold yet (two independent errors, so their root sum of squares)."""
+            planned = self.forecast(now_s, level, slope, h)
+            # the ramp the plan does not hold yet: the trend's upper bound beyond the forecast
+            unc = max(0.0, level + ucb * h - planned)
+            margin = max(eps, unc)
+            rate = max(planned, self.forecast(now_s, centre, slope, h) + margin)
+            return rate, margin
+
+        r_now, _ = need_at(0.0)
+        r_cold, m_cold = need_at(cold_h)
+        r_warm, _ = need_at(warm_h)
+        # a fast rate above all that is a step, served as it is from now on
+        need_now = _replicas(max(r_now, r_fast), per_rep)
+        need_cold = _replicas(max(r_cold, r_fast), per_rep)
+        need_warm = _replicas(max(r_warm, r_fast), per_rep)
+        # a queue the ready fleet clears within the TTFT slack is no reason to add a replica;
+        # beyond that, add what drains it within backlog_drain_s
         queue = _num(signals_history[-1].queue_depth)
-        backlog = math.ceil(queue / (per_rep * self.backlog_drain_s)) if queue > 0 else 0
+        ready = max(f.ready, 0)
+        excess = queue - ready * per_rep * self.ttft_slo_s
+        backlog = math.ceil(excess / (per_rep * self.backlog_drain_s)) if excess > 0 else 0
         use_pool = f.warm_usd_per_replica_hour < f.usd_per_replica_hour
-        base = need_now + backlog
         if use_pool:
             fc = need_warm
             pool = max(0, need_cold - need_warm)
@@ -200,36 +280,83 @@ class SloAwarePolicy:
             fc = need_cold
             pool = 0
             how = "ramp held as ready headroom (a warm replica costs as much and does not serve)"
-        target = max(base, fc)
-        self.needs.append((now_s, base))
-        self.needs = [(t, n) for t, n in self.needs if t > now_s - self.down_stabilization_s]
-        self.ahead.append((now_s, fc))
-        self.ahead = [(t, n) for t, n in self.ahead if t > now_s - self.forecast_stabilization_s]
+        need = max(need_now, fc)
+        target = need + backlog
+        # ski rental: letting a replica go and asking for it again costs a lead time of billing
+        # (and the SLO meanwhile); holding it costs its price per second. So a surplus replica
+        # is kept for one lead time, unless the forecast is sure the load will not return; then
+        # only as long as it takes to tell a dip from noise (one window of the rate estimate).
+        hold_s = cold_h
+        sure = ""
+        if self.seasonality is not None and slope <= 0:
+            s = self.seasonality
+            if s.relative(now_s + cold_h) < s.relative(now_s):
+                hold_s = self.slow_window_s
+                sure = "; the daily shape is past its peak"
+        self.needs.append((now_s, need))
+        self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
         if target >= current:
             desired = target
             step = "up" if target > current else "hold"
         else:
-            # what the last minutes asked for: the load now (long memory) and the forecast
-            # (short memory: a ramp that stopped releases its headroom sooner)
-            floor_n = max(max(n for _, n in self.needs), max(n for _, n in self.ahead))
-            survivors_ok = (current - 1) * per_rep / self.utilization * self.down_utilization
-            if floor_n < current and survivors_ok >= r_now + noise:
-                desired = floor_n
-                step = "down"
+            floor_n = max(n for _, n in self.needs)
+            desired = max(floor_n, target)
+            if desired < current:
+                step = "down" + sure
             else:
                 desired = current
-                step = f"hold (need {target}; recent max {floor_n})"
+                step = f"hold (need {target}; max {floor_n} in the last {hold_s:.0f} s)"
         desired = f.clamp(desired)
         reason = (
-            f"gpuwise {step}: rate {r_now:.1f} rps (trend {slope:+.3f}/s, noise {noise:.1f}); "
-            f"forecast {r_cold:.1f} rps at +{cold_h:.0f} s; mix {mix.mean_prompt:.0f}/"
-            f"{mix.mean_output:.0f} tok -> {per_rep:.2f} rps/replica at u={self.utilization:g}; "
-            f"need {need_now} now, {need_cold} at lead"
+            f"gpuwise {step}: rate {level:.1f} rps (last {self.fast_window_s:.0f} s "
+            f"{r_fast:.1f}; trend {slope:+.3f}/s, up to {ucb:+.3f}), bursts +{eps:.1f} rps "
+            f"({burst.window_s:.0f}-s windows: sd {burst.spread_rps:.1f} rps, Poisson "
+            f"{burst.poisson_rps:.1f}); plan {r_cold:.1f} rps at +{cold_h:.0f} s (margin "
+            f"{m_cold:.1f}); mix {mix.mean_prompt:.0f}/{mix.mean_output:.0f} tok -> "
+            f"{per_rep:.2f} rps/replica "
+            + ("(load test)" if self.load_test is not None else f"(model x{self.utilization:g})")
+            + f"; need {need_now} now, {need_cold} at lead"
             + (f", +{backlog} for a queue of {queue:.0f}" if backlog else "")
             + f"; {how} -> {desired}"
         )
         return Decision(desired, pool, reason)
+
+
+def _replicas(rate: float, per_rep: float) -> int:
+    return math.ceil(rate / per_rep - 1e-9) if per_rep > 0 else 0
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line through ``(x, y)``: slope, value at x = 0, the slope's standard error."""
+    a, c = np.polyfit(x, y, 1)
+    resid = y - (a * x + c)
+    se = float(np.sqrt(np.sum(resid**2) / max(1, len(y) - 2)))
+    xvar = float(np.sum((x - x.mean()) ** 2))
+    return float(a), float(c), se / math.sqrt(xvar) if xvar > 0 else 0.0
+
+
+def _step_break(y: np.ndarray) -> int | None:
+    """Where a level shift splits ``y``, if two levels fit it clearly better than one line.
+
+    "Clearly": the Bayesian information criterion of the two-level model (three parameters:
+    two means and the break) beats the line's (two), i.e. its residual sum of squares is below
+    ``exp(-ln(n) / n)`` of the line's. None when the line is as good.
+    """
+    n = len(y)
+    if n < 4:
+        return None
+    x = np.arange(n, dtype=float)
+    a, c = np.polyfit(x, y, 1)
+    sse_line = float(np.sum((y - (a * x + c)) ** 2))
+    best_k, best_sse = None, math.inf
+    for k in range(2, n - 1):
+        sse = float(np.sum((y[:k] - y[:k].mean()) ** 2) + np.sum((y[k:] - y[k:].mean()) ** 2))
+        if sse < best_sse:
+            best_k, best_sse = k, sse
+    if best_k is None or best_sse >= sse_line * math.exp(-math.log(n) / n):
+        return None
+    return best_k
 
 
 def _num(x: float) -> float:

@@ -263,8 +263,10 @@ def build_policy(
     duration_s: float,
     arrivals_s: np.ndarray,
     cold_lead_s: float,
+    requests: Requests | None = None,
 ) -> Policy:
-    """A policy by name, configured as the module doc says."""
+    """A policy by name, configured as the module doc says. ``requests`` (the token lengths to
+    load-test one replica with) lets gpuwise's policy plan with a measured per-replica rate."""
     c = calibration
     lim = rd.deployment.limits
     tpot = rd.slo.tpot_s if rd.slo is not None else None
@@ -274,7 +276,20 @@ def build_policy(
         if isinstance(a, DiurnalArrivals):
             season = Seasonality(a.period_s, a.peak_at_s, a.trough_rps / a.peak_rps)
         cap = ReplicaCapacity(rd.perf, lim.max_num_seqs, rd.perf.memory.kv_capacity_tokens, tpot)
-        return SloAwarePolicy(cap, mix, utilization=UTILIZATION, seasonality=season)
+        load_test = None
+        if requests is not None and len(requests):
+            from gpuwise.sim.loadtest import mix_load_test
+
+            load_test = mix_load_test(rd, requests.input_tokens, requests.output_tokens)
+        ttft = rd.slo.ttft_s if rd.slo is not None and rd.slo.ttft_s else 2.0
+        return SloAwarePolicy(
+            cap,
+            mix,
+            utilization=UTILIZATION,
+            load_test=load_test,
+            ttft_slo_s=ttft,
+            seasonality=season,
+        )
     if name == "hpa":
         return HpaPolicy(metric="kv_usage", target=c.kv_usage, name="hpa")
     if name == "generic-ops":
@@ -405,6 +420,7 @@ def compare_policies(
             duration_s=duration_s,
             arrivals_s=requests.arrival_s,
             cold_lead_s=cold_lead_p90,
+            requests=requests,
         )
         start = initial
         if isinstance(pol, FixedPolicy):
