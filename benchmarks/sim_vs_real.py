@@ -22,16 +22,23 @@ What it does:
    with ``gpuwise.bench.run_bench`` while a background thread scrapes
    ``vllm:num_requests_waiting`` every 0.25 s.
 5. Prints a table (metric, sim, real median with min-max over repetitions, difference, target,
-   pass/fail) and writes ``benchmarks/out/sim_vs_real.json``. The replica is stopped by PID.
+   pass/fail) and writes ``benchmarks/out/sim_vs_real.json`` (per-request latencies of both
+   worlds included). The replica is stopped by PID.
 
 Targets (the issue's): TTFT p50 within 15% and p95 within 25% of the real engine at both loads,
 and the burst's peak queue depth within 25%. Mean TPOT, end-to-end latency and throughput are
 held to the same 15% (mean, p50) and 25% (p95); in the burst the latencies are shown without a
 target (they are dominated by the queue, which the peak-queue row measures).
 
-The load generator, the replica's API server, its engine core and anything else on the machine
-share the same cores; the CPU each used during every real run is measured from /proc and
-reported, because on a 2-core machine that contention is a real source of difference.
+Noise, measured rather than assumed: the load generator, the replica's API server, its engine
+core and whatever else runs on the machine share the same cores. Every real run records the CPU
+each of them used (from /proc), waits first (up to ``--quiet-wait-s``) for a moment when other
+processes are idle, and counts as quiet when they stayed under 0.1 cores; a second table keeps
+the quiet runs only. Two diagnoses explain a difference instead of hiding it: each run's speed
+factor (its mean TPOT over the simulated one, for the same requests) and the simulation of the
+same arrivals at that speed ("sim at run speed": every time in the profile scaled by the
+factor). When that one agrees, the scheduling and queueing are right and what differed is how
+much CPU the machine gave the replica during the run.
 
 Usage:
 
@@ -52,7 +59,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +70,7 @@ import yaml
 from gpuwise.bench import BenchConfig, BenchResult, Schedule, run_bench
 from gpuwise.live.local_engine import Replica, ensure_tiny_model, start_replica, stop_replica
 from gpuwise.observe.exposition import parse_exposition
+from gpuwise.perf import Profile
 from gpuwise.resolve import ResolvedSpec, resolve
 from gpuwise.sim import simulate
 from gpuwise.spec import FixedLength, PoissonArrivals, RampArrivals, Spec, Traffic, load_spec
@@ -211,17 +219,21 @@ class PerRequest:
     tpot_s: np.ndarray
     e2e_s: np.ndarray
     end_s: np.ndarray  # when its last token came, on the schedule's clock
+    sent_s: np.ndarray | None = None  # real runs: when the load generator actually sent it
 
     def as_dict(self) -> dict[str, list[float | None]]:
         def ms(x: np.ndarray) -> list[float | None]:
             return [round(float(v) * 1e3, 3) if math.isfinite(v) else None for v in x]
 
-        return {
+        out = {
             "arrival_ms": ms(self.arrival_s),
             "ttft_ms": ms(self.ttft_s),
             "tpot_ms": ms(self.tpot_s),
             "e2e_ms": ms(self.e2e_s),
         }
+        if self.sent_s is not None:
+            out["sent_ms"] = ms(self.sent_s)
+        return out
 
 
 def metrics_of(r: PerRequest, until_s: float | None = None) -> dict[str, float]:
@@ -248,8 +260,10 @@ def metrics_of(r: PerRequest, until_s: float | None = None) -> dict[str, float]:
 
 def real_per_request(res: BenchResult, requests: Requests) -> PerRequest:
     n = len(requests)
-    ttft, tpot, e2e, end = (np.full(n, math.nan) for _ in range(4))
+    ttft, tpot, e2e, end, sent = (np.full(n, math.nan) for _ in range(5))
     for r in res.records:
+        if r.sent_s is not None:
+            sent[r.index] = r.sent_s
         if r.outcome != "ok" or r.sent_s is None or r.end_s is None:
             continue
         i = r.index
@@ -257,7 +271,7 @@ def real_per_request(res: BenchResult, requests: Requests) -> PerRequest:
         tpot[i] = r.tpot_s if r.tpot_s is not None else math.nan
         e2e[i] = r.e2e_s if r.e2e_s is not None else math.nan
         end[i] = r.end_s
-    return PerRequest(np.asarray(requests.arrival_s, dtype=float), ttft, tpot, e2e, end)
+    return PerRequest(np.asarray(requests.arrival_s, dtype=float), ttft, tpot, e2e, end, sent)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -409,6 +423,26 @@ class CpuMeter:
         }
 
 
+def wait_for_quiet(
+    replica_pid: int, max_wait_s: float, cores: float = QUIET_OTHER_CORES, window_s: float = 1.0
+) -> dict[str, float]:
+    """Wait (at most ``max_wait_s``) until other processes use at most ``cores`` over a window.
+
+    A run made while another user's job takes half of a 2-core machine measures that job as
+    much as the replica, so each real run starts in a quiet moment when there is one; when none
+    comes, the run goes ahead and its CPU record says so.
+    """
+    t0 = time.perf_counter()
+    while True:
+        meter = CpuMeter(replica_pid)
+        meter.start()
+        time.sleep(window_s)
+        others = meter.stop()["other_cores"]
+        waited = time.perf_counter() - t0
+        if others <= cores or waited >= max_wait_s:
+            return {"waited_s": waited, "other_cores_before": others}
+
+
 class QueueSampler:
     """Scrapes the replica's waiting-queue gauge every ``interval_s`` in a background thread."""
 
@@ -446,10 +480,17 @@ class QueueSampler:
 
 
 def real_case(
-    replica: Replica, case: Case, requests: Requests, *, timeout_s: float = 60.0
+    replica: Replica,
+    case: Case,
+    requests: Requests,
+    *,
+    timeout_s: float = 60.0,
+    quiet_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Replay the case's arrivals against the replica (gpuwise bench), sampling the queue;
-    bounded by the arrival window plus ``timeout_s`` for the requests in flight."""
+    bounded by the arrival window plus ``timeout_s`` for the requests in flight, after waiting
+    up to ``quiet_wait_s`` for the machine's other work to pause (see ``wait_for_quiet``)."""
+    quiet = wait_for_quiet(replica.pid, quiet_wait_s) if quiet_wait_s > 0 else {}
     config = BenchConfig(
         endpoint=replica.base_url,
         schedule=Schedule(requests, f"sim_vs_real {case.name}, seed {case.seed}"),
@@ -476,6 +517,7 @@ def real_case(
         "send_lag_p95_s": s.send_lag_s.p95,
         "queue_samples": len(sampler.samples),
         "cpu": cpu,
+        "quiet_gate": quiet,
         "started_at": res.started_at,
         "per_request": per,
         "queue": sampler.samples,
@@ -490,8 +532,10 @@ def measure_capacity(
     duration_s: float,
     *,
     drain_s: float = 30.0,
+    quiet_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """A closed loop that keeps the engine saturated: its completion rate is the capacity."""
+    quiet = wait_for_quiet(replica.pid, quiet_wait_s) if quiet_wait_s > 0 else {}
     meter = CpuMeter(replica.pid)
     meter.start()
     res = run_bench(
@@ -514,6 +558,7 @@ def measure_capacity(
         "output_tokens": output,
         "tpot_mean_s": res.summary.tpot_s.mean,
         "cpu": meter.stop(),
+        "quiet_gate": quiet,
     }
 
 
@@ -521,7 +566,29 @@ def measure_capacity(
 # comparison
 
 
-def compare(sim: dict[str, float], runs: list[dict[str, float]], targets: dict[str, float | None]):
+def scaled_profile(p: Profile, factor: float) -> Profile:
+    """The same replica ``factor`` times slower: every time the profile predicts, times it."""
+    return replace(
+        p,
+        name=f"{p.name} x{factor:.3f}",
+        compute_eff=p.compute_eff / factor,
+        memory_eff=min(1.0, p.memory_eff / factor),
+        overhead_s=p.overhead_s * factor,
+        overhead_per_layer_s=p.overhead_per_layer_s * factor,
+        overhead_per_seq_s=p.overhead_per_seq_s * factor,
+        request_overhead_s=p.request_overhead_s * factor,
+        allreduce_latency_s=p.allreduce_latency_s * factor,
+    )
+
+
+def compare(
+    sim: dict[str, float],
+    runs: list[dict[str, float]],
+    targets: dict[str, float | None],
+    adjusted: list[dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per metric; ``adjusted`` (one simulation per real run, at that run's measured
+    speed) adds the median of the per-run differences, a diagnosis rather than a verdict."""
     rows = []
     for key, target in targets.items():
         vals = np.array([r[key] for r in runs], dtype=float)
@@ -546,6 +613,14 @@ def compare(sim: dict[str, float], runs: list[dict[str, float]], targets: dict[s
                 "sim_within_real_range": bool(lo <= s <= hi) if vals.size else None,
             }
         )
+        if adjusted:
+            per_run = [
+                (a[key] - r[key]) / r[key]
+                for a, r in zip(adjusted, runs, strict=True)
+                if math.isfinite(a[key]) and math.isfinite(r[key]) and r[key]
+            ]
+            rows[-1]["sim_at_run_speed"] = float(np.median([a[key] for a in adjusted]))
+            rows[-1]["diff_at_run_speed"] = float(np.median(per_run)) if per_run else math.nan
     return rows
 
 
@@ -562,8 +637,9 @@ def _fmt(key: str, v: float) -> str:
 def table(results: dict[str, Any], rows: str = "rows") -> str:
     """Markdown; ``rows="rows_quiet"`` compares with the uncontended real runs only."""
     lines = [
-        "| case | metric | sim | real median (min-max) | diff | target | pass |",
-        "|---|---|---|---|---|---|---|",
+        "| case | metric | sim | real median (min-max) | diff | target | pass "
+        "| sim at run speed | diff |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for case in results["cases"]:
         if rows == "rows_quiet" and not case["quiet_runs"]:
@@ -576,9 +652,12 @@ def table(results: dict[str, Any], rows: str = "rows") -> str:
             diff = f"{r['diff']:+.0%}" if math.isfinite(r["diff"]) else "-"
             target = f"±{r['target']:.0%}" if r["target"] is not None else "-"
             verdict = {True: "pass", False: "**fail**", None: "-"}[r["pass"]]
+            adj = r.get("sim_at_run_speed", math.nan)
+            dadj = r.get("diff_at_run_speed", math.nan)
+            adj_diff = f"{dadj:+.0%}" if math.isfinite(dadj) else "-"
             lines.append(
                 f"| {case['name']} | {METRIC_LABELS[k]} | {_fmt(k, r['sim'])} | {real} | {diff} "
-                f"| {target} | {verdict} |"
+                f"| {target} | {verdict} | {_fmt(k, adj)} | {adj_diff} |"
             )
     return "\n".join(lines)
 
@@ -628,7 +707,12 @@ def run(
         )
         cap_runs = [
             measure_capacity(
-                replica, 4 * args.max_num_seqs, prompt, output, args.capacity_duration_s
+                replica,
+                4 * args.max_num_seqs,
+                prompt,
+                output,
+                args.capacity_duration_s,
+                quiet_wait_s=args.quiet_wait_s,
             )
             for _ in range(args.capacity_runs)
         ]
@@ -672,7 +756,7 @@ def run(
         for rep in range(args.repeats):
             for case in cases:
                 log(f"real run {rep + 1}/{args.repeats}: {case.name} ({case.description})")
-                r = real_case(replica, case, case.requests())
+                r = real_case(replica, case, case.requests(), quiet_wait_s=args.quiet_wait_s)
                 reals[case.name].append(r)
                 m, cpu = r["metrics"], r["cpu"]
                 log(
@@ -680,11 +764,23 @@ def run(
                     f" ms, TPOT {m['tpot_mean_s'] * 1e3:.2f} ms, peak queue {m['peak_queue']:.0f};"
                     f" CPU cores: load generator {cpu['load_generator_cores']:.2f}, API server "
                     f"{cpu['api_server_cores']:.2f}, engine core {cpu['engine_core_cores']:.2f},"
-                    f" others {cpu['other_cores']:.2f}"
+                    f" others {cpu['other_cores']:.2f} (waited "
+                    f"{r['quiet_gate'].get('waited_s', 0):.0f} s for a quiet machine)"
                 )
     finally:
         if own:
             log(f"stopping replica pid {replica.pid}: {stop_replica(replica)}")
+    # Diagnosis: the replica's speed in each run (its mean TPOT over the simulated one, for the
+    # same requests) and the simulation of that run at that speed. If this one agrees, the
+    # scheduling and queueing are right and what differs is how fast the machine let it run.
+    for case in cases:
+        sim_tpot = sims[case.name]["metrics"]["tpot_mean_s"]
+        for r in reals[case.name]:
+            f = r["metrics"]["tpot_mean_s"] / sim_tpot
+            r["speed_factor"] = f
+            if math.isfinite(f) and f > 0:
+                slow = resolve(spec, str(args.spec), scaled_profile(resolved.profile, f))
+                r["sim_at_run_speed"] = simulate_case(slow, dep_name, case)["metrics"]
     out_cases = []
     for case in cases:
         sim = sims[case.name]
@@ -700,9 +796,19 @@ def run(
                 "commands": commands[case.name],
                 "sim": sim,
                 "real_runs": runs,
-                "rows": compare(sim["metrics"], [r["metrics"] for r in runs], case.targets),
+                "rows": compare(
+                    sim["metrics"],
+                    [r["metrics"] for r in runs],
+                    case.targets,
+                    [r.get("sim_at_run_speed", sim["metrics"]) for r in runs],
+                ),
                 "quiet_runs": len(quiet),
-                "rows_quiet": compare(sim["metrics"], [r["metrics"] for r in quiet], case.targets),
+                "rows_quiet": compare(
+                    sim["metrics"],
+                    [r["metrics"] for r in quiet],
+                    case.targets,
+                    [r.get("sim_at_run_speed", sim["metrics"]) for r in quiet],
+                ),
             }
         )
     judged = [r for c in out_cases for r in c["rows"] if r["pass"] is not None]
@@ -761,12 +867,41 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--capacity-rps", type=float, default=None, help="skip measuring it")
     ap.add_argument("--capacity-duration-s", type=float, default=6.0)
     ap.add_argument("--capacity-runs", type=int, default=3, help="median of this many")
+    ap.add_argument(
+        "--quiet-wait-s",
+        type=float,
+        default=45.0,
+        help="before each real run, wait up to this long for other processes to use at most "
+        f"{QUIET_OTHER_CORES} cores (0: do not wait)",
+    )
     ap.add_argument("--run-dir", default=None, help="replica logs and pid file")
     ap.add_argument("--out", type=Path, default=OUT_JSON)
     args = ap.parse_args(argv)
     if args.repeats < 1 or args.max_num_seqs < 1:
         ap.error("--repeats and --max-num-seqs must be at least 1")
     return args
+
+
+def runs_table(results: dict[str, Any]) -> str:
+    """Each real run with what the machine did meanwhile (CPU cores by whom, send lag)."""
+    lines = [
+        "| case | run | TTFT p50 / p95 (ms) | TPOT (ms) | speed factor | send lag p95 (ms) "
+        "| CPU: load generator / API server / engine core / others |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in results["cases"]:
+        for i, r in enumerate(case["real_runs"]):
+            m, c = r["metrics"], r["cpu"]
+            lag = r["send_lag_p95_s"]
+            lines.append(
+                f"| {case['name']} | {i + 1} | {m['ttft_p50_s'] * 1e3:.1f} / "
+                f"{m['ttft_p95_s'] * 1e3:.1f} | {m['tpot_mean_s'] * 1e3:.2f} | "
+                f"{r.get('speed_factor', math.nan):.2f} | "
+                f"{lag * 1e3 if lag is not None else math.nan:.1f} | "
+                f"{c['load_generator_cores']:.2f} / {c['api_server_cores']:.2f} / "
+                f"{c['engine_core_cores']:.2f} / {c['other_cores']:.2f} |"
+            )
+    return "\n".join(lines)
 
 
 def _json_default(o: object) -> Any:
@@ -790,7 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"simulated {cap['simulated_rps']:.1f} req/s; loads use {cap['used_rps']:.1f} req/s"
     )
     print(table(results))
-    print(f"targets met: {results['targets_met']}/{results['targets']}")
+    print(f"targets met: {results['targets_met']}/{results['targets']}\n")
+    print(runs_table(results))
     quiet = ", ".join(f"{c['name']} {c['quiet_runs']}" for c in results["cases"])
     print(
         f"\nquiet runs only (other processes used <= {QUIET_OTHER_CORES} cores; {quiet} of "

@@ -40,6 +40,7 @@ STEADY_S = 6.0  # 50% of capacity this long, then the step
 BURST_S = 1.5
 BURST_FACTOR = 2.0
 RETRY_OTHER_CORES = 0.2
+QUIET_WAIT_S = 4.0  # before each real run, wait this long at most for other work to pause
 TEST_BUDGET_S = 60.0
 
 
@@ -79,7 +80,9 @@ def test_simulation_agrees_with_the_real_engine(replica: Replica) -> None:
     resolved = resolve(spec, str(svr.DEFAULT_SPEC), "cpu-tiny-llama")
     traffic = resolved.deployment("tiny").deployment.traffic
     prompt, output = svr.mean_lengths(traffic, 0)
-    cap = svr.measure_capacity(replica, 4 * MAX_NUM_SEQS, prompt, output, 4.0, drain_s=10.0)
+    cap = svr.measure_capacity(
+        replica, 4 * MAX_NUM_SEQS, prompt, output, 4.0, drain_s=10.0, quiet_wait_s=QUIET_WAIT_S
+    )
     capacity = cap["capacity_rps"]
     assert capacity > 1.0, cap
     (case,) = svr.build_cases(
@@ -96,7 +99,9 @@ def test_simulation_agrees_with_the_real_engine(replica: Replica) -> None:
     steady_until = STEADY_S - 0.5  # requests that never met the step's queue
     problems: list[str] = []
     for attempt in (1, 2):
-        real = svr.real_case(replica, case, case.requests(), timeout_s=15.0)
+        real = svr.real_case(
+            replica, case, case.requests(), timeout_s=15.0, quiet_wait_s=QUIET_WAIT_S
+        )
         steady = {
             "sim": svr.metrics_of(sim["per_request"], steady_until),
             "real": svr.metrics_of(real["per_request"], steady_until),
