@@ -209,3 +209,16 @@ def test_a_coefficient_pinned_to_a_bound_is_dropped() -> None:
     assert not _at_bound(replace(Profile(), memory_eff=0.3), "memory_eff")
     # an additive overhead the data say is absent is measured, not pinned
     assert not _at_bound(replace(Profile(), overhead_per_seq_s=0.0), "overhead_per_seq_s")
+
+
+def test_plan_capacity_kernel_uses_the_per_seq_term() -> None:
+    """The planner's compiled kernel calls the same formula; a stale numba cache compiled before
+    the per-sequence term existed would silently drop it (plan/capacity.py caches on disk)."""
+    from gpuwise.plan.capacity import _steady_iteration
+
+    p = _perf(replace(load_profile(), overhead_per_seq_s=1e-2))
+    c = p.coeff_vector()
+    lam, i, o, t = 5.0, 500.0, 200.0, 0.05
+    b, ps = lam * o * t, lam * t
+    want = p.iteration_time_s(lam * i * t, 0.0, b, b * (i + 0.5 * o), ps, ps * i * i * 0.5)
+    assert _steady_iteration(c, lam, i, o, t) == pytest.approx(want, rel=1e-12)
