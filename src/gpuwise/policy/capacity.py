@@ -188,12 +188,17 @@ class BurstMargin:
 NO_BURST = BurstMargin(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
 def burst_margin(
     counts: np.ndarray,
     bin_s: float,
     windows_s: tuple[float, ...] = (5.0, 10.0, 30.0, 60.0),
     slack_s: float = 2.0,
     z: float = 2.33,
+    trend: bool = True,
 ) -> BurstMargin:
     """The service rate, above the arrival rate, that absorbs a ``z``-sigma burst.
 
@@ -211,7 +216,8 @@ def burst_margin(
 
     A Poisson stream at 30 rps asks for 0.6 rps (from the 60-s window); a stream whose counts
     vary several times more than Poisson's pays in proportion; one that bursts to 100 rps for a
-    minute and then goes quiet keeps the margin for those bursts while it is quiet.
+    minute and then goes quiet keeps the margin for those bursts while it is quiet. With
+    ``trend=False`` the centre is the history's mean (bursts that revert to it have no trend).
     """
     c_all = np.asarray(counts, dtype=float)
     if c_all.size < 3 or bin_s <= 0:
@@ -226,11 +232,15 @@ def burst_margin(
         w_s = k * bin_s
         sums = csum[k:] - csum[:-k]
         x = np.arange(n_win, dtype=float)
-        a, b = np.polyfit(x, sums, 1)
+        a, b = np.polyfit(x, sums, 1) if trend else (0.0, float(sums.mean()))
         c = max(float(a * x[-1] + b), 0.0)
         resid = sums - (a * x + b)
-        s = max(float(np.sqrt(np.sum(resid**2) / max(1, n_win - 2))), math.sqrt(c))
-        excess = (z * s - slack_s * c / w_s) / (w_s + slack_s)
+        s = float(np.sqrt(np.sum(resid**2) / max(1, n_win - 2)))
+        # the burst: the residuals' quantile at z (for a normal spread, z standard
+        # deviations; a rare burst in a long quiet history shows at its height, which a
+        # standard deviation would spread thin), never below Poisson's z * sqrt(c)
+        burst = max(float(np.quantile(resid, _normal_cdf(z))), z * math.sqrt(c))
+        excess = (burst - slack_s * c / w_s) / (w_s + slack_s)
         if best is None or excess > best.excess_rps:
             best = BurstMargin(excess, c / w_s, w_s, s / w_s, math.sqrt(c) / w_s)
     if best is None:

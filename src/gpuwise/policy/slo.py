@@ -70,7 +70,7 @@ class SloAwarePolicy:
     fast_window_s: float = 10.0
     slow_window_s: float = 60.0
     mix_window_s: float = 300.0
-    burst_window_s: float = 300.0  # the history the burst margin is measured over
+    burst_window_s: float = 480.0  # the history the burst margin is measured over
     shift_window_s: float = 30.0  # arrivals this recent beyond the history's bursts: a new level
     burst_z: float = 1.645  # size for the 95th percentile of a window's arrivals
     trend_z: float = 3.0  # a slope is a trend only this many standard errors from zero
@@ -83,12 +83,20 @@ class SloAwarePolicy:
     needs: list[tuple[float, int]] = field(default_factory=list, init=False)
     mix: TokenMix | None = field(default=None, init=False)
     _since: float = field(default=-math.inf, init=False)
+    _starts: list[float] = field(default_factory=list, init=False)
+    _steps: list[tuple[float, float, float]] = field(default_factory=list, init=False)
+    _step_held: list[bool] = field(default_factory=list, init=False)
+    _last_step: float = field(default=-math.inf, init=False)
     _rate_cache: dict[tuple[int, int], float] = field(default_factory=dict, init=False)
 
     def reset(self) -> None:
         self.needs = []
         self.mix = None
         self._since = -math.inf
+        self._starts = []
+        self._steps = []
+        self._step_held = []
+        self._last_step = -math.inf
         # the capacity cache depends only on inputs, so it may survive a reset
 
     # ---------------------------------------------------------------- estimates
@@ -139,16 +147,23 @@ class SloAwarePolicy:
         self.mix = self.prior_mix.rescaled(max(p, 1.0), max(o, 1.0))
         return self.mix
 
-    def bursts(self, history: Sequence[Signals], now_s: float) -> BurstMargin:
-        """The burst margin of the arrivals since the last regime change (see
+    def bursts(
+        self, history: Sequence[Signals], now_s: float, lead_s: float, per_rep: float
+    ) -> BurstMargin:
+        """The burst margin of the arrivals since the last new level (see
         ``capacity.burst_margin``).
 
         A flash crowd is a new level, not a burst: measured over a history that straddles
         it, the step would read as a huge spread and size the fleet for bursts that never come.
         So when the last ``shift_window_s`` bring more arrivals than the history before them
-        allows for (beyond ``trend_z`` standard deviations around its trend), the history
-        restarts there. Bursts the history already knows (a code assistant's minute-long
-        spikes) are no regime change and keep their margin through the quiet between them.
+        allows for (beyond its ``trend_z`` quantile around its trend, and by at least one
+        replica's rate: a smaller change moves the fleet by a replica at most), the history restarts
+        there, and the policy serves the new level at once. Unless experience says otherwise:
+        one lead time after each such step it checks whether the rate stayed at least half-way
+        up to the step's peak; where steps have faded by then (a code assistant's minute-long
+        spikes), replicas asked for at a step come after it, so a step is kept in the history
+        as one more burst,
+        and the margin holds for the next one through the quiet in between.
         """
         start = max(now_s - self.burst_window_s, self._since)
         rows = [s for s in window(history, now_s, now_s - start) if s.t_s > start]
@@ -157,18 +172,36 @@ class SloAwarePolicy:
         bin_s = float(np.median([s.interval_s for s in rows]))
         counts = np.array([_num(s.arrival_rate_rps) * s.interval_s for s in rows])
         k = max(1, int(round(self.shift_window_s / bin_s)))
-        if counts.size >= 4 * k:
+        recent = float(counts[-k:].sum()) / (k * bin_s)
+        still: list[tuple[float, float, float]] = []
+        for t0, before_rps, peak_rps in self._steps:
+            if now_s >= t0 + lead_s:
+                self._step_held.append(recent >= 0.5 * (before_rps + peak_rps))
+            else:
+                still.append((t0, before_rps, max(peak_rps, recent)))
+        self._steps = still
+        self._step_held = self._step_held[-3:]
+        if counts.size >= 4 * k and now_s - self._last_step > self.shift_window_s:
             before = burst_margin(
                 counts[:-k], bin_s, windows_s=(k * bin_s,), slack_s=0.0, z=self.trend_z
             )
-            recent = float(counts[-k:].sum()) / (k * bin_s)
-            if recent > before.rate_rps + before.excess_rps:
-                self._since = now_s - k * bin_s
-                counts = counts[-k:]
-        return burst_margin(counts, bin_s, slack_s=self.ttft_slo_s, z=self.burst_z)
+            if recent > before.rate_rps + max(before.excess_rps, per_rep):
+                self._last_step = now_s
+                self._steps.append((now_s, before.rate_rps, recent))
+                if self.steps_hold():
+                    self._since = now_s - k * bin_s
+                    counts = counts[-k:]
+        return burst_margin(
+            counts, bin_s, slack_s=self.ttft_slo_s, z=self.burst_z, trend=self.steps_hold()
+        )
+
+    def steps_hold(self) -> bool:
+        """Whether steps of the arrival rate last here (no experience yet: assume they do)."""
+        h = self._step_held
+        return not h or sum(h) * 2 >= len(h)
 
     def rates(self, history: Sequence[Signals], now_s: float) -> tuple[float, float, float, float]:
-        """(level, rate over the last ``fast_window_s``, slope, steepest slope to plan for).
+        """(level, rate over the last ``fast_window_s``, slope, slope noise may hide) per second.
 
         The level is the trend line's value now when the rate is rising, else the mean over
         ``slow_window_s``; the fast rate catches a step before the trend test can.
@@ -214,7 +247,17 @@ class SloAwarePolicy:
                 if tvar > 0:
                     hidden = self.trend_z * math.sqrt(lvl / self.trend_bin_s / tvar)
         level = max(r_fit, 0.0) if slope > 0 else max(r_slow, 0.0)
-        return level, max(r_fast, 0.0), slope, max(slope, 0.0) + hidden
+        return level, max(r_fast, 0.0), slope, hidden
+
+    def expected(self, now_s: float, r_now: float, slope: float, horizon_s: float) -> float:
+        """Where the rate is heading at ``now + horizon``: the daily shape when known, else the
+        trend (a decline included; the plan itself never counts on one)."""
+        if self.seasonality is not None:
+            s = self.seasonality
+            rel_now = s.relative(now_s)
+            if rel_now > 0:
+                return r_now * s.relative(now_s + horizon_s) / rel_now
+        return max(0.0, r_now + slope * horizon_s)
 
     def forecast(self, now_s: float, r_now: float, slope: float, horizon_s: float) -> float:
         """The rate at ``now + horizon``: linear trend, or the daily shape, whichever is higher."""
@@ -227,6 +270,40 @@ class SloAwarePolicy:
                 r = max(r, r_now * peak_ahead / rel_now)
         return min(r, r_now * self.max_growth_per_lead) if r_now > 0 else r
 
+    def track_starts(self, now_s: float, starting: int) -> list[float]:
+        """When each replica now starting was asked for, oldest first.
+
+        A replica that was not starting at the last tick was asked for since (by this policy,
+        or by the fleet replacing one it lost); one that stopped starting became ready or was
+        cancelled, the oldest first.
+        """
+        n = max(int(starting), 0)
+        if n < len(self._starts):
+            self._starts = self._starts[len(self._starts) - n :]
+        self._starts += [now_s] * (n - len(self._starts))
+        return self._starts
+
+    @staticmethod
+    def queue_at_lead(
+        queue: float,
+        rate: float,
+        ready: int,
+        per_rep: float,
+        now_s: float,
+        lead_s: float,
+        starts: Sequence[float],
+    ) -> float:
+        """The queue one lead time from now, when a replica asked for now is ready.
+
+        ``queue`` plus the arrivals the ready replicas leave unserved over the lead, less what
+        each starting replica serves from its expected ready time (asked for + lead) on; never
+        negative. Timeouts are not counted, so it is an upper bound.
+        """
+        unserved = (rate - max(ready, 0) * per_rep) * lead_s
+        for t0 in starts:
+            unserved -= per_rep * max(0.0, min(lead_s, now_s + lead_s - (t0 + lead_s)))
+        return max(0.0, queue + unserved)
+
     # ---------------------------------------------------------------- the decision
 
     def decide(
@@ -237,10 +314,14 @@ class SloAwarePolicy:
             return Decision(f.desired, 0, "gpuwise: no signals yet; keep")
         mix = self.observed_mix(window(signals_history, now_s, self.mix_window_s))
         per_rep = self.replica_rps(mix)
-        level, r_fast, slope, ucb = self.rates(signals_history, now_s)
-        burst = self.bursts(signals_history, now_s)
+        level, r_fast, slope, hidden = self.rates(signals_history, now_s)
+        burst = self.bursts(signals_history, now_s, f.cold_lead_s, per_rep)
         eps = burst.excess_rps
         centre = burst.rate_rps if burst.window_s > 0 else level
+        if not self.steps_hold() and burst.window_s > 0:
+            # where steps fade within a lead time, the last minute is a burst, not a level:
+            # plan on the bursts' mean and envelope, without a trend to extrapolate
+            level, slope = centre, 0.0
         cold_h = f.cold_lead_s * self.lead_margin + self.interval_s
         warm_h = f.warm_lead_s * self.lead_margin + self.interval_s
 
@@ -249,8 +330,9 @@ class SloAwarePolicy:
             the bursts' centre plus a margin for the bursts and for a ramp the forecast does
             not hold yet (two independent errors, so their root sum of squares)."""
             planned = self.forecast(now_s, level, slope, h)
-            # the ramp the plan does not hold yet: the trend's upper bound beyond the forecast
-            unc = max(0.0, level + ucb * h - planned)
+            # the ramp noise may still hide, on top of where the rate is heading (the trend, or
+            # the daily shape, declines included), beyond what the plan already holds
+            unc = max(0.0, self.expected(now_s, level, slope, h) + hidden * h - planned)
             margin = max(eps, unc)
             rate = max(planned, self.forecast(now_s, centre, slope, h) + margin)
             return rate, margin
@@ -258,16 +340,14 @@ class SloAwarePolicy:
         r_now, _ = need_at(0.0)
         r_cold, m_cold = need_at(cold_h)
         r_warm, _ = need_at(warm_h)
-        # a fast rate above all that is a step, served as it is from now on
-        need_now = _replicas(max(r_now, r_fast), per_rep)
-        need_cold = _replicas(max(r_cold, r_fast), per_rep)
-        need_warm = _replicas(max(r_warm, r_fast), per_rep)
-        # a queue the ready fleet clears within the TTFT slack is no reason to add a replica;
-        # beyond that, add what drains it within backlog_drain_s
+        # right after a new level (a step beyond the bursts the history knows), the last few
+        # seconds are the rate from now on; a burst inside the known envelope is not chased
+        # (the margin holds for it, and replicas asked for now would come after it)
+        r_step = r_fast if now_s - self._since <= cold_h else 0.0
+        need_now = _replicas(max(r_now, r_step), per_rep)
+        need_cold = _replicas(max(r_cold, r_step), per_rep)
+        need_warm = _replicas(max(r_warm, r_step), per_rep)
         queue = _num(signals_history[-1].queue_depth)
-        ready = max(f.ready, 0)
-        excess = queue - ready * per_rep * self.ttft_slo_s
-        backlog = math.ceil(excess / (per_rep * self.backlog_drain_s)) if excess > 0 else 0
         use_pool = f.warm_usd_per_replica_hour < f.usd_per_replica_hour
         if use_pool:
             fc = need_warm
@@ -281,19 +361,31 @@ class SloAwarePolicy:
             pool = 0
             how = "ramp held as ready headroom (a warm replica costs as much and does not serve)"
         need = max(need_now, fc)
-        target = need + backlog
+        # a replica asked for now serves one lead time from now, so it drains the queue it will
+        # find then: today's, plus what the ready replicas leave unserved meanwhile, less what
+        # the starting ones take once they arrive. Add what drains that within backlog_drain_s
+        # beyond the spare of the fleet that will be there.
+        starts = self.track_starts(now_s, f.starting)
+        # the rate that keeps arriving over the lead: bursts the history knows return to its
+        # centre (a new level restarts the history, so then the centre is the new level)
+        r_in = centre
+        q_lead = self.queue_at_lead(queue, r_in, f.ready, per_rep, now_s, f.cold_lead_s, starts)
+        spare = max(need, f.ready + f.starting) * per_rep - r_in
+        backlog = _replicas(q_lead / self.backlog_drain_s - spare, per_rep)
+        target = need + max(backlog, 0)
         # ski rental: letting a replica go and asking for it again costs a lead time of billing
-        # (and the SLO meanwhile); holding it costs its price per second. So a surplus replica
-        # is kept for one lead time, unless the forecast is sure the load will not return; then
-        # only as long as it takes to tell a dip from noise (one window of the rate estimate).
-        hold_s = cold_h
+        # (every second from provisioning to ready is paid) and the SLO meanwhile; holding it
+        # costs its price per second. So a surplus replica is kept for one (median) lead time,
+        # unless the forecast is sure the load will not return; then only as long as it takes
+        # to tell a dip from noise (one window of the rate estimate).
+        hold_s = f.cold_lead_s
         sure = ""
         if self.seasonality is not None and slope <= 0:
             s = self.seasonality
             if s.relative(now_s + cold_h) < s.relative(now_s):
                 hold_s = self.slow_window_s
                 sure = "; the daily shape is past its peak"
-        self.needs.append((now_s, need))
+        self.needs.append((now_s, target))
         self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
         if target >= current:
@@ -310,14 +402,18 @@ class SloAwarePolicy:
         desired = f.clamp(desired)
         reason = (
             f"gpuwise {step}: rate {level:.1f} rps (last {self.fast_window_s:.0f} s "
-            f"{r_fast:.1f}; trend {slope:+.3f}/s, up to {ucb:+.3f}), bursts +{eps:.1f} rps "
+            f"{r_fast:.1f}; trend {slope:+.3f}/s, {hidden:.3f}/s hidden), bursts +{eps:.1f} rps "
             f"({burst.window_s:.0f}-s windows: sd {burst.spread_rps:.1f} rps, Poisson "
             f"{burst.poisson_rps:.1f}); plan {r_cold:.1f} rps at +{cold_h:.0f} s (margin "
             f"{m_cold:.1f}); mix {mix.mean_prompt:.0f}/{mix.mean_output:.0f} tok -> "
             f"{per_rep:.2f} rps/replica "
             + ("(load test)" if self.load_test is not None else f"(model x{self.utilization:g})")
             + f"; need {need_now} now, {need_cold} at lead"
-            + (f", +{backlog} for a queue of {queue:.0f}" if backlog else "")
+            + (
+                f", +{backlog} for a queue of {queue:.0f} now, {q_lead:.0f} at lead"
+                if backlog > 0
+                else ""
+            )
             + f"; {how} -> {desired}"
         )
         return Decision(desired, pool, reason)
