@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+from gpuwise._jit import drop_stale_caches
+from gpuwise.perf import model as _perf_model
 from gpuwise.perf.model import iteration_time_from_coeffs
 
 _iteration_time = njit(cache=True)(iteration_time_from_coeffs)
@@ -346,3 +349,8 @@ def batch_limit(
     lim = tpot_s if math.isfinite(tpot_s) else _NO_TPOT_ITERATION_CAP_S
     b = int(_batch_limit_kernel(coeffs, float(context_tokens), lim, float(kv_tokens), cap))
     return b - b % 8 if b >= 16 else max(b, 1)
+
+
+# numba keys each compiled function's cache on this file alone; the kernel inlines the perf
+# model's formula, so it is rebuilt whenever either file changes.
+drop_stale_caches("plan_capacity", (Path(__file__), Path(_perf_model.__file__)), globals())

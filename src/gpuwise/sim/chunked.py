@@ -23,12 +23,12 @@ What the one-shot kernel does not have, and this one does:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+from gpuwise._jit import drop_stale_caches
 from gpuwise.sim import engine as _engine
 from gpuwise.sim import kernel as _kernel
 from gpuwise.sim import router as _router
@@ -408,21 +408,4 @@ _SOURCES = (
 )
 
 
-def _invalidate_stale_caches() -> None:
-    try:
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
-        cache_dir = Path(run_chunk._cache._cache_path)  # noqa: SLF001 (numba has no API)
-        stamp = cache_dir / "gpuwise_sim_chunked_sources.sha256"
-        if stamp.is_file() and stamp.read_text() == digest:
-            return
-        for obj in list(globals().values()):
-            cache = getattr(obj, "_cache", None)
-            if cache is not None and hasattr(cache, "flush") and obj.__module__ == __name__:
-                cache.flush()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(digest)
-    except (OSError, AttributeError):
-        pass  # a read-only install: numba then caches elsewhere or compiles each run
-
-
-_invalidate_stale_caches()
+drop_stale_caches("sim_chunked", _SOURCES, globals())

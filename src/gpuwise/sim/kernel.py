@@ -9,13 +9,13 @@ its steps ends or when a request is routed to it, so the work grows with the num
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
+from gpuwise._jit import drop_stale_caches
 from gpuwise.sim import engine as _engine
 from gpuwise.sim import router as _router
 from gpuwise.sim.engine import (
@@ -216,23 +216,13 @@ _SOURCES = (
 )
 
 
-def _invalidate_stale_caches() -> None:
-    try:
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in _SOURCES)).hexdigest()
-        cache_dir = Path(run_deployment._cache._cache_path)  # noqa: SLF001 (numba has no API)
-        stamp = cache_dir / "gpuwise_sim_sources.sha256"
-        if stamp.is_file() and stamp.read_text() == digest:
-            return
-        for module in (_engine, _router, globals()):
-            items = module.values() if isinstance(module, dict) else vars(module).values()
-            for obj in list(items):
-                cache = getattr(obj, "_cache", None)
-                if cache is not None and hasattr(cache, "flush"):
-                    cache.flush()
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(digest)
-    except (OSError, AttributeError):
-        pass  # a read-only install: numba then caches elsewhere or compiles each run
+def _drop_stale_caches() -> None:
+    for tag, module in (
+        ("sim_engine", vars(_engine)),
+        ("sim_router", vars(_router)),
+        ("sim_kernel", globals()),
+    ):
+        drop_stale_caches(tag, _SOURCES, module)
 
 
-_invalidate_stale_caches()
+_drop_stale_caches()
