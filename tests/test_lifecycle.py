@@ -297,3 +297,28 @@ def test_same_policy_object_twice_same_seed_same_decisions() -> None:
         ], name
         assert np.array_equal(a.requests.finish_s, b.requests.finish_s, equal_nan=True)
         assert a.billing == b.billing
+
+
+def test_autoscaled_records_include_the_client_side_request_overhead() -> None:
+    """A profile fitted on client timings adds its per-request latency outside the engine to
+    first-token and finish times in the autoscaling path too, as the fixed-fleet path does."""
+    from dataclasses import replace
+
+    from gpuwise.perf import ReplicaPerf
+
+    rd = deployment()
+    reqs = poisson(4.0, 60.0)
+    base = simulate_autoscaled(
+        rd, reqs, FixedPolicy(2), duration_s=60.0, seed=0, initial_replicas=2
+    )
+    profile = replace(rd.perf.profile, request_overhead_s=0.25)
+    slow = replace(rd, perf=ReplicaPerf(rd.config, profile))
+    shifted = simulate_autoscaled(
+        slow, reqs, FixedPolicy(2), duration_s=60.0, seed=0, initial_replicas=2
+    )
+    ok = base.requests.outcome == 0
+    assert ok.any()
+    np.testing.assert_allclose(
+        shifted.requests.first_token_s[ok], base.requests.first_token_s[ok] + 0.25
+    )
+    np.testing.assert_allclose(shifted.requests.finish_s[ok], base.requests.finish_s[ok] + 0.25)

@@ -68,8 +68,6 @@ from gpuwise.sim.engine import (
     PI_TAIL,
     RF_ADMITTED,
     RF_ARRIVAL,
-    RF_FINISH,
-    RF_FIRST,
     RI_NEXT,
     RI_OUTCOME,
     RI_PREEMPTIONS,
@@ -78,6 +76,7 @@ from gpuwise.sim.engine import (
     RI_TARGET,
     RI_TOKENS,
 )
+from gpuwise.sim.fleet import client_times
 from gpuwise.sim.lifecycle import Billing, LifecycleConfig, LifecycleManager, ReplicaRecord
 from gpuwise.sim.results import DeploymentRequests, grouped_percentiles
 from gpuwise.sim.router import probe_draws, router_code
@@ -142,6 +141,7 @@ class _KernelFleet:
         self.cfg[C_CHUNKED] = 1 if d.limits.enable_chunked_prefill else 0
         self.cfg[C_ROUTER] = router_code(d.router)
         self.coeffs = rd.perf.coeff_vector()
+        self.request_overhead_s = rd.perf.request_overhead_s  # added on the client's side
         self.cap = int(cap)
         self.interval_s = float(interval_s)
         n = len(requests)
@@ -272,14 +272,15 @@ class _KernelFleet:
 
     def records(self, name: str) -> DeploymentRequests:
         ri, rf = self.ri, self.rf
+        first, finish = client_times(rf, ri, self.request_overhead_s)
         return DeploymentRequests(
             deployment=name,
             arrival_s=self.arrival,
             input_tokens=self.prompt,
             output_tokens=self.output,
             admitted_s=rf[:, RF_ADMITTED].copy(),
-            first_token_s=rf[:, RF_FIRST].copy(),
-            finish_s=rf[:, RF_FINISH].copy(),
+            first_token_s=first,
+            finish_s=finish,
             replica=ri[:, RI_REPLICA].astype(np.int32),
             preemptions=ri[:, RI_PREEMPTIONS].astype(np.int32),
             outcome=ri[:, RI_OUTCOME].astype(np.int8),
@@ -320,8 +321,7 @@ def _signal_rows(
     ri, rf = fleet.ri[lo:hi], fleet.rf[lo:hi]
     outcome = ri[:, RI_OUTCOME]
     ok = outcome == OUTCOME_OK
-    finish = rf[:, RF_FINISH]
-    first = rf[:, RF_FIRST]
+    first, finish = client_times(rf, ri, fleet.request_overhead_s)
     arrival = rf[:, RF_ARRIVAL]
 
     def local(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
