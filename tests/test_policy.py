@@ -274,7 +274,13 @@ def test_gpuwise_sizes_from_capacity_and_scales_ahead_of_a_ramp() -> None:
     pol = SloAwarePolicy(cap, mix)
     per = pol.replica_rps(mix)
     flat = pol.decide(400.0, _ramp(400.0, 30.0, 0.0, 0.0), fleet(5))
-    assert flat.desired_replicas == math.ceil((30 + 2 * math.sqrt(30 / 60)) / per)
+    # flat 30 rps: no trend, so it holds the ramp Poisson noise could still hide from the
+    # trend test over one lead time: 3 standard errors of a slope fitted to twelve 10-s bins
+    # (each bin's rate varies by 30/10, the bins' times spread by 100 * 143 s^2), for the
+    # lead time with its margin (120 s * 1.15 + one 5-s tick)
+    hidden = 3 * math.sqrt(30 / 10 / (100 * 143)) * (120 * 1.15 + 5)
+    assert hidden == pytest.approx(6.21, abs=0.01)
+    assert flat.desired_replicas == math.ceil((30 + hidden) / per)
     assert "rps/replica" in flat.reason and flat.warm_pool == 0
     pol.reset()
     # +0.1 rps/s for 3 minutes: it asks for the rate one lead time ahead, not the rate now

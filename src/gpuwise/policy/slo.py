@@ -83,7 +83,6 @@ class SloAwarePolicy:
     needs: list[tuple[float, int]] = field(default_factory=list, init=False)
     mix: TokenMix | None = field(default=None, init=False)
     _since: float = field(default=-math.inf, init=False)
-    _starts: list[float] = field(default_factory=list, init=False)
     _steps: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _step_held: list[bool] = field(default_factory=list, init=False)
     _last_step: float = field(default=-math.inf, init=False)
@@ -93,7 +92,6 @@ class SloAwarePolicy:
         self.needs = []
         self.mix = None
         self._since = -math.inf
-        self._starts = []
         self._steps = []
         self._step_held = []
         self._last_step = -math.inf
@@ -241,11 +239,13 @@ class SloAwarePolicy:
                     r_fit = r_slow
                 # the steepest ramp the counting noise alone hides from the test above: Poisson
                 # arrivals at the level make each bin's rate vary by level / bin, so a slope
-                # below trend_z of that standard error would not have been called a trend
+                # below trend_z of that standard error would not have been called a trend;
+                # once one is, what it may still be steeper by (its one-sided 95% bound)
                 tvar = float(np.sum((tb - tb.mean()) ** 2))
                 lvl = max(r_fit if slope > 0 else r_slow, 0.0)
                 if tvar > 0:
-                    hidden = self.trend_z * math.sqrt(lvl / self.trend_bin_s / tvar)
+                    z = self.trend_z if slope <= 0 else 1.645
+                    hidden = z * math.sqrt(lvl / self.trend_bin_s / tvar)
         level = max(r_fit, 0.0) if slope > 0 else max(r_slow, 0.0)
         return level, max(r_fast, 0.0), slope, hidden
 
@@ -270,40 +270,6 @@ class SloAwarePolicy:
                 r = max(r, r_now * peak_ahead / rel_now)
         return min(r, r_now * self.max_growth_per_lead) if r_now > 0 else r
 
-    def track_starts(self, now_s: float, starting: int) -> list[float]:
-        """When each replica now starting was asked for, oldest first.
-
-        A replica that was not starting at the last tick was asked for since (by this policy,
-        or by the fleet replacing one it lost); one that stopped starting became ready or was
-        cancelled, the oldest first.
-        """
-        n = max(int(starting), 0)
-        if n < len(self._starts):
-            self._starts = self._starts[len(self._starts) - n :]
-        self._starts += [now_s] * (n - len(self._starts))
-        return self._starts
-
-    @staticmethod
-    def queue_at_lead(
-        queue: float,
-        rate: float,
-        ready: int,
-        per_rep: float,
-        now_s: float,
-        lead_s: float,
-        starts: Sequence[float],
-    ) -> float:
-        """The queue one lead time from now, when a replica asked for now is ready.
-
-        ``queue`` plus the arrivals the ready replicas leave unserved over the lead, less what
-        each starting replica serves from its expected ready time (asked for + lead) on; never
-        negative. Timeouts are not counted, so it is an upper bound.
-        """
-        unserved = (rate - max(ready, 0) * per_rep) * lead_s
-        for t0 in starts:
-            unserved -= per_rep * max(0.0, min(lead_s, now_s + lead_s - (t0 + lead_s)))
-        return max(0.0, queue + unserved)
-
     # ---------------------------------------------------------------- the decision
 
     def decide(
@@ -326,16 +292,15 @@ class SloAwarePolicy:
         warm_h = f.warm_lead_s * self.lead_margin + self.interval_s
 
         def need_at(h: float) -> tuple[float, float]:
-            """(rate to plan for at now + h, its margin): the forecast of the level, and of
-            the bursts' centre plus a margin for the bursts and for a ramp the forecast does
-            not hold yet (two independent errors, so their root sum of squares)."""
+            """(rate to plan for at now + h, its margin): the forecast of the level plus a
+            margin for the bursts around it or for a ramp the forecast does not hold yet,
+            whichever is larger (both measure how far the rate may be above the forecast)."""
             planned = self.forecast(now_s, level, slope, h)
             # the ramp noise may still hide, on top of where the rate is heading (the trend, or
             # the daily shape, declines included), beyond what the plan already holds
             unc = max(0.0, self.expected(now_s, level, slope, h) + hidden * h - planned)
             margin = max(eps, unc)
-            rate = max(planned, self.forecast(now_s, centre, slope, h) + margin)
-            return rate, margin
+            return planned + margin, margin
 
         r_now, _ = need_at(0.0)
         r_cold, m_cold = need_at(cold_h)
@@ -361,18 +326,19 @@ class SloAwarePolicy:
             pool = 0
             how = "ramp held as ready headroom (a warm replica costs as much and does not serve)"
         need = max(need_now, fc)
-        # a replica asked for now serves one lead time from now, so it drains the queue it will
-        # find then: today's, plus what the ready replicas leave unserved meanwhile, less what
-        # the starting ones take once they arrive. Add what drains that within backlog_drain_s
-        # beyond the spare of the fleet that will be there.
-        starts = self.track_starts(now_s, f.starting)
-        # the rate that keeps arriving over the lead: bursts the history knows return to its
-        # centre (a new level restarts the history, so then the centre is the new level)
-        r_in = centre
-        q_lead = self.queue_at_lead(queue, r_in, f.ready, per_rep, now_s, f.cold_lead_s, starts)
-        spare = max(need, f.ready + f.starting) * per_rep - r_in
-        backlog = _replicas(q_lead / self.backlog_drain_s - spare, per_rep)
-        target = need + max(backlog, 0)
+        # A queue while replicas are on their way is expected: they were asked for the rate,
+        # and more for the queue would come a lead time later, when it has been served or has
+        # given up (clients wait about a minute; a lead time is two). A queue the ready fleet
+        # should not have, one that grows beyond what it clears within the TTFT slack although
+        # the fleet is as large as the need, says the per-replica rate is too optimistic: then
+        # add what drains it within backlog_drain_s. (A queue left over from an outage shrinks.)
+        backlog = 0
+        excess = queue - max(f.ready, 0) * per_rep * self.ttft_slo_s
+        before = window(signals_history, now_s - self.fast_window_s, self.fast_window_s)
+        growing = bool(before) and queue > _num(before[-1].queue_depth)
+        if f.ready >= need and excess > 0 and growing:
+            backlog = _replicas(excess / self.backlog_drain_s, per_rep)
+        target = need + backlog
         # ski rental: letting a replica go and asking for it again costs a lead time of billing
         # (every second from provisioning to ready is paid) and the SLO meanwhile; holding it
         # costs its price per second. So a surplus replica is kept for one (median) lead time,
@@ -409,11 +375,7 @@ class SloAwarePolicy:
             f"{per_rep:.2f} rps/replica "
             + ("(load test)" if self.load_test is not None else f"(model x{self.utilization:g})")
             + f"; need {need_now} now, {need_cold} at lead"
-            + (
-                f", +{backlog} for a queue of {queue:.0f} now, {q_lead:.0f} at lead"
-                if backlog > 0
-                else ""
-            )
+            + (f", +{backlog} for a queue of {queue:.0f} it should not have" if backlog else "")
             + f"; {how} -> {desired}"
         )
         return Decision(desired, pool, reason)
