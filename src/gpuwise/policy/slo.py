@@ -1,23 +1,40 @@
-"""gpuwise's own policy: replicas from the SLO and the performance model, ahead of the load.
+"""gpuwise's own policy: replicas from the SLO and a measured replica, ahead of the load.
 
 What it does differently from the anchors, and why:
 
-* **Capacity, not a utilization proxy.** It turns the observed arrival rate and token mix into
-  replicas through :mod:`gpuwise.policy.capacity` (the performance model's steady state of one
-  replica), run at ``utilization`` of the rate where a replica stops meeting its limits, so the
-  queueing tail stays inside the TTFT target. GPU busy is ~100% whenever anything runs and KV
-  usage depends on the mix, so neither says how many replicas are needed.
-* **Cold-start aware.** A replica asked for now serves ``cold_lead_s`` later, so it sizes the fleet
-  for the rate forecast at ``now + lead`` (a linear trend over the last minutes, plus the known
-  daily shape when there is one), and counts replicas already starting (no cascade of requests
-  while they start).
-* **Warm capacity sized to the ramp.** The forecast's excess over today's need is the ramp the
-  fleet must absorb during the lead time; it is held as ready headroom, or as a warm pool when a
-  warm replica is cheaper than a ready one (a warm pool only saves when it is billed less, since
-  a ready replica also serves).
-* **Scale-down with hysteresis.** It lets a replica go only when the largest need of the last
-  ``down_stabilization_s`` is below the fleet, and when the survivors still carry the load at
-  ``down_utilization`` (the N-1 check WVA and Dynamo both found they needed).
+* **Capacity, not a utilization proxy.** It turns the arrival rate and the token mix the fleet
+  serves into replicas with one replica's *sustainable rate* for that mix: measured by a short
+  load test when one is given (``load_test``; the simulator's is :mod:`gpuwise.sim.loadtest`),
+  else the performance model's limit (:mod:`gpuwise.policy.capacity`) at ``utilization``. The
+  model works from the mix's means and is optimistic on the tails: 2,000-token prompts with
+  30-token answers stall every decode behind the prefills that arrive meanwhile, so per-request
+  TPOT misses at half the rate the mean iteration time allows; the load test sees that. GPU busy
+  is ~100% whenever anything runs and KV usage depends on the mix, so neither says how many
+  replicas are needed.
+* **Margins from the arrivals, not a fixed factor.** On top of the forecast it holds the larger
+  of two measured margins: the *bursts* (how far the arrivals in 5-60 s windows rose above their
+  trend in the recent history, at the SLO's percentile, less what the TTFT slack absorbs;
+  :func:`~gpuwise.policy.capacity.burst_margin`), and the *hidden ramp* (the steepest ramp that
+  Poisson counting noise at the current rate can still hide from the trend test, held for one
+  lead time). A smooth stream costs about nothing for the first; the second is what lets a fleet
+  at flat load absorb a ramp that starts without warning.
+* **Cold-start aware.** A replica asked for now serves a lead time later, so it sizes the fleet
+  for the rate forecast at ``now + lead`` (a linear trend, robust to steps, or the known daily
+  shape), and counts replicas already starting.
+* **Steps and bursts told apart by experience.** A rise beyond everything the recent history
+  allows for is a new level: the burst history restarts there and the new level is served at
+  once. One lead time later the policy checks whether the level held. Where such steps fade
+  before replicas could arrive (a code assistant's minute-long spikes), it stops chasing them
+  and plans on the bursts' mean and envelope instead, which holds capacity through the quiet
+  between bursts.
+* **Queue.** A queue while replicas are on their way is expected, and replicas asked for it now
+  would come after the clients gave up; only a queue that grows although the ready fleet is as
+  large as the need adds replicas (the per-replica rate was optimistic).
+* **Scale-down by ski rental.** Letting a replica go and asking for it back costs a lead time of
+  billing; holding it costs its price. So a surplus is held for one lead time, or only for the
+  rate window when the known daily shape is past its peak.
+* **Warm pool only when it pays.** The forecast's excess over today's need is held as ready
+  headroom, or as a warm pool when a warm replica is billed less than a ready one.
 
 Every decision carries a reason string with the numbers it used.
 """
@@ -72,7 +89,7 @@ class SloAwarePolicy:
     mix_window_s: float = 300.0
     burst_window_s: float = 480.0  # the history the burst margin is measured over
     shift_window_s: float = 30.0  # arrivals this recent beyond the history's bursts: a new level
-    burst_z: float = 1.645  # size for the 95th percentile of a window's arrivals
+    burst_z: float = 1.645  # bursts at the SLO's percentile (95th: 1.645)
     trend_z: float = 3.0  # a slope is a trend only this many standard errors from zero
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
@@ -155,13 +172,13 @@ class SloAwarePolicy:
         it, the step would read as a huge spread and size the fleet for bursts that never come.
         So when the last ``shift_window_s`` bring more arrivals than the history before them
         allows for (beyond its ``trend_z`` quantile around its trend, and by at least one
-        replica's rate: a smaller change moves the fleet by a replica at most), the history restarts
-        there, and the policy serves the new level at once. Unless experience says otherwise:
-        one lead time after each such step it checks whether the rate stayed at least half-way
-        up to the step's peak; where steps have faded by then (a code assistant's minute-long
-        spikes), replicas asked for at a step come after it, so a step is kept in the history
-        as one more burst,
-        and the margin holds for the next one through the quiet in between.
+        replica's rate: a smaller change moves the fleet by a replica at most), the history
+        restarts there, and the policy serves the new level at once. Unless experience says
+        otherwise: one lead time after each such step it checks whether the rate stayed at least
+        half-way up to the step's peak. Where steps have faded by then (a code assistant's
+        minute-long spikes), replicas asked for at a step come after it; so a step is kept in
+        the history as one more burst, and the margin holds for the next one through the quiet
+        in between.
         """
         start = max(now_s - self.burst_window_s, self._since)
         rows = [s for s in window(history, now_s, now_s - start) if s.t_s > start]

@@ -7,13 +7,15 @@ perfect-foresight oracle's cost as the lower bound.
 
 How the anchors are configured, so that the comparison is fair: every metric target an operator
 must pick is taken from a **load test** of one replica (a simulation at the rate the capacity
-model says one replica sustains inside the SLO, the same number gpuwise's policy uses), then each
-anchor applies its own published defaults on top (Knative's 70% target utilization, HPA's
-tolerance and windows, ...). KEDA keeps vLLM production-stack's chart threshold (5 waiting
-requests), and "generic-ops" targets 60% GPU utilization as a CPU service would. Every policy
-starts from the same ready fleet, sized for the scenario's first minute, and watches it for
-the first two minutes before acting (simulated engines start empty; a controller that had been
-running would not react to that).
+model says one replica sustains inside the SLO), then each anchor applies its own published
+defaults on top (Knative's 70% target utilization, HPA's tolerance and windows, ...). KEDA keeps
+vLLM production-stack's chart threshold (5 waiting requests), and "generic-ops" targets 60% GPU
+utilization as a CPU service would. Every policy starts from the same ready fleet, sized for the
+scenario's first minute, and watches it for the first two minutes before acting (simulated
+engines start empty; a controller that had been running would not react to that). gpuwise's
+policy gets a load test too: the highest Poisson rate at which one simulated replica keeps 99%
+of the scenario's requests inside the SLO (``gpuwise.sim.loadtest``), rather than the capacity
+model's estimate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -282,12 +285,14 @@ def build_policy(
 
             load_test = mix_load_test(rd, requests.input_tokens, requests.output_tokens)
         ttft = rd.slo.ttft_s if rd.slo is not None and rd.slo.ttft_s else 2.0
+        pct = rd.slo.percentile if rd.slo is not None else 95.0
         return SloAwarePolicy(
             cap,
             mix,
             utilization=UTILIZATION,
             load_test=load_test,
             ttft_slo_s=ttft,
+            burst_z=NormalDist().inv_cdf(min(pct, 99.9) / 100.0),
             seasonality=season,
         )
     if name == "hpa":

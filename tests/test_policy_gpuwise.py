@@ -1,0 +1,243 @@
+"""gpuwise's own policy: its capacity, burst and step estimates on hand-checkable cases."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from functools import cache
+
+import numpy as np
+import pytest
+
+from gpuwise.policy import FleetState, ReplicaCapacity, Seasonality, SloAwarePolicy, TokenMix
+from gpuwise.policy.capacity import burst_margin
+from gpuwise.policy.slo import _step_break
+from gpuwise.resolve import ResolvedDeployment, resolve
+from gpuwise.signals import Signals
+from gpuwise.spec import parse_spec
+
+
+@cache
+def rd8b() -> ResolvedDeployment:
+    spec = {
+        "deployments": [
+            {
+                "name": "chat",
+                "model": "llama-3.1-8b",
+                "gpu": "h100-sxm",
+                "limits": {"max_num_seqs": 256, "max_model_len": 8192},
+                "replicas": {"min": 1, "max": 48},
+            }
+        ],
+        "slo": {"ttft_s": 2.0, "tpot_s": 0.1},
+    }
+    return resolve(parse_spec(spec)).deployments[0]
+
+
+def fleet(desired: int, ready: int | None = None) -> FleetState:
+    return FleetState(
+        deployment="d",
+        now_s=0.0,
+        desired=desired,
+        ready=desired if ready is None else ready,
+        starting=0,
+        warm=0,
+        draining=0,
+        min_replicas=1,
+        max_replicas=100,
+        cold_lead_s=120.0,
+        warm_lead_s=20.0,
+        usd_per_replica_hour=4.0,
+        warm_usd_per_replica_hour=4.0,
+    )
+
+
+def rows(rates: list[float], queue: list[float] | None = None) -> list[Signals]:
+    """One signal row per second with these arrival rates (and queue depths)."""
+    q = queue or [0.0] * len(rates)
+    return [
+        Signals(
+            t_s=float(i + 1),
+            deployment="d",
+            interval_s=1.0,
+            arrival_rate_rps=r,
+            queue_depth=q[i],
+            replicas_ready=5.0,
+            prompt_tokens_per_s=r * 1100,
+            output_tokens_per_s=r * 275,
+        )
+        for i, r in enumerate(rates)
+    ]
+
+
+def policy(**kw: object) -> SloAwarePolicy:
+    rd = rd8b()
+    rng = np.random.default_rng(0)
+    mix = TokenMix.from_samples(rng.integers(200, 2000, 4000), rng.integers(50, 500, 4000))
+    cap = ReplicaCapacity(rd.perf, 256, rd.perf.memory.kv_capacity_tokens, 0.1)
+    return SloAwarePolicy(cap, mix, **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- burst margin
+
+
+def test_burst_margin_of_a_steady_stream_is_poissons() -> None:
+    # 30 arrivals every second for 5 minutes: no spread, so the Poisson floor sets it. The 60-s
+    # window expects c = 1800 arrivals; a z = 2.33 burst is 2.33 * sqrt(1800) = 98.9 more, of
+    # which a 2-s slack absorbs 2 * 30 = 60; the rest, spread over 62 s, is 0.63 rps.
+    b = burst_margin(np.full(300, 30.0), 1.0, slack_s=2.0, z=2.33)
+    assert b.window_s == 60.0
+    assert b.excess_rps == pytest.approx((2.33 * math.sqrt(1800) - 60) / 62, rel=1e-6)
+    assert b.excess_rps == pytest.approx(0.627, abs=1e-3)
+    assert b.rate_rps == pytest.approx(30.0)
+    assert b.poisson_rps == pytest.approx(math.sqrt(1800) / 60)
+    assert b.factor == pytest.approx(1 + 0.627 / 30, abs=1e-4)
+    # a shorter window asks for less than nothing: its burst is smaller than the slack
+    short = burst_margin(np.full(300, 30.0), 1.0, windows_s=(10.0,), slack_s=2.0, z=2.33)
+    assert short.excess_rps == 0.0
+
+
+def test_burst_margin_remembers_a_rare_burst_at_its_height() -> None:
+    # 10/s for 5 minutes with 30 s at 100/s in the middle, measured in 10-s windows around the
+    # mean (no trend). 291 windows; the 21 wholly inside the burst (7%, more than the 5% above
+    # the 95th percentile) count 1000. Every count but the first and last nine is in ten
+    # windows, so the windows' mean is (10 * 5700 - 2 * 450) / 291 = 192.8. The burst is
+    # 1000 - 192.8 = 807.2 above it; the slack absorbs 2 s * 19.3/s; the rest over 12 s.
+    c = np.full(300, 10.0)
+    c[135:165] = 100.0
+    b = burst_margin(c, 1.0, windows_s=(10.0,), slack_s=2.0, z=1.645, trend=False)
+    mean = (10 * 5700 - 2 * 450) / 291
+    assert b.rate_rps == pytest.approx(mean / 10)
+    assert b.excess_rps == pytest.approx((1000 - mean - 2 * mean / 10) / 12, rel=1e-6)
+    assert b.excess_rps == pytest.approx(64.06, abs=0.01)
+    # a standard deviation would have spread the one burst thin: 1.645 sd is far lower
+    assert 1.645 * b.spread_rps * 10 < 0.6 * (1000 - mean)
+
+
+def test_step_break_tells_a_step_from_a_ramp() -> None:
+    assert _step_break(np.array([30.0] * 6 + [150.0] * 6)) == 6
+    assert _step_break(np.arange(12, dtype=float) * 10.0) is None
+    assert _step_break(np.array([1.0, 2.0, 3.0])) is None  # too short to tell
+
+
+# ---------------------------------------------------------------- the load test
+
+
+@pytest.mark.parametrize(
+    ("prompt", "output", "at_most"),
+    [
+        ((1500, 2600), (10, 45), 0.7),  # long prompts, short answers: prefills stall decodes
+        ((200, 2000), (50, 500), 1.05),  # chat: the model's mean is about right
+    ],
+)
+def test_load_test_finds_the_rate_at_the_slo(
+    prompt: tuple[int, int], output: tuple[int, int], at_most: float
+) -> None:
+    from gpuwise.sim.loadtest import attainment_at, sustainable_rps
+
+    rd = rd8b()
+    rng = np.random.default_rng(3)
+    p = rng.integers(*prompt, 3000)
+    o = rng.integers(*output, 3000)
+    rate = sustainable_rps(rd, p, o, duration_s=600.0)
+    assert attainment_at(rd, p, o, rate, duration_s=600.0) >= 0.99
+    assert attainment_at(rd, p, o, rate * 1.3, duration_s=600.0) < 0.99
+    cap = ReplicaCapacity(rd.perf, 256, rd.perf.memory.kv_capacity_tokens, 0.1)
+    model = cap.max_rps(TokenMix.from_samples(p, o))
+    assert 0.2 * model < rate <= at_most * model
+
+
+def test_policy_plans_with_the_load_test_and_caches_it() -> None:
+    calls: list[float] = []
+
+    def measure(mix: TokenMix) -> float:
+        calls.append(mix.mean_prompt)
+        return 7.0
+
+    pol = policy(load_test=measure)
+    d = pol.decide(300.0, rows([30.0] * 300), fleet(5))
+    assert "7.00 rps/replica (load test)" in d.reason
+    pol.decide(305.0, rows([30.0] * 305), fleet(d.desired_replicas))
+    assert len(calls) == 1  # the same mix bucket: measured once
+
+
+# ---------------------------------------------------------------- margins and steps
+
+
+def test_flat_load_holds_the_ramp_noise_can_hide_and_no_more() -> None:
+    pol = policy(load_test=lambda mix: 7.0)
+    d = pol.decide(400.0, rows([30.0] * 400), fleet(5))
+    # 3 standard errors of a slope over twelve 10-s bins at 30 rps, over 120 * 1.15 + 5 s
+    hidden = 3 * math.sqrt(30 / 10 / (100 * 143)) * 143
+    assert d.desired_replicas == math.ceil((30 + hidden) / 7.0) == 6
+    assert "0.043/s hidden" in d.reason
+
+
+def test_a_new_level_restarts_the_burst_history_and_is_served_at_once() -> None:
+    pol = policy(load_test=lambda mix: 7.0)
+    hist = rows([30.0] * 400 + [150.0] * 40)
+    d = None
+    for t in range(5, 441, 5):
+        d = pol.decide(float(t), hist[:t], fleet(5 if d is None else d.desired_replicas))
+    assert d is not None
+    # the step is a level, not a burst: no burst margin from the 30 -> 150 jump
+    assert pol.bursts(hist, 440.0, 120.0, 7.0).excess_rps < 5.0
+    assert d.desired_replicas >= math.ceil(150 / 7.0)
+    assert pol.steps_hold()
+
+
+def test_where_steps_fade_it_holds_burst_capacity_instead_of_chasing() -> None:
+    # 10 rps with 30-s spikes to 100 rps every 240 s: the first spike is chased as a new level;
+    # a lead time later the rate is back at 10, so steps fade here, and from then on the
+    # policy keeps the spikes' envelope through the quiet instead of chasing each one
+    rates = [10.0] * 900
+    for start in (300, 540, 780):
+        rates[start : start + 30] = [100.0] * 30
+    hist = rows(rates)
+    pol = policy(load_test=lambda mix: 7.0)
+    out = {}
+    desired = 2
+    for t in range(5, 901, 5):
+        dec = pol.decide(float(t), hist[:t], fleet(desired))
+        desired = dec.desired_replicas
+        out[t] = dec
+    assert pol._step_held and not pol.steps_hold()
+    quiet = out[760]  # 200 s after the second spike ended, just before the third
+    assert quiet.desired_replicas >= 5  # the envelope of the spikes, not the 10 rps now
+    assert "bursts +" in quiet.reason
+
+
+def test_a_queue_adds_replicas_only_when_the_ready_fleet_should_keep_up() -> None:
+    pol = policy(load_test=lambda mix: 7.0)
+    base = [30.0] * 400
+    growing = [0.0] * 390 + [float(50 * k) for k in range(10)]
+    need = pol.decide(400.0, rows(base), fleet(6)).desired_replicas
+    pol.reset()
+    grown = pol.decide(400.0, rows(base, growing), fleet(need))
+    assert grown.desired_replicas > need and "it should not have" in grown.reason
+    pol.reset()
+    shrinking = [0.0] * 390 + [float(50 * (10 - k)) for k in range(10)]
+    left = pol.decide(400.0, rows(base, shrinking), fleet(need))
+    assert left.desired_replicas == need  # a queue left over from an outage drains itself
+    pol.reset()
+    waiting = pol.decide(400.0, rows(base, growing), replace(fleet(need), ready=2, starting=4))
+    assert waiting.desired_replicas == need  # replicas are on the way: more would come late
+
+
+def test_scale_down_holds_one_lead_time_or_the_rate_window_past_the_daily_peak() -> None:
+    hist = rows([60.0] * 400 + [20.0] * 300)
+
+    def first_release(pol: SloAwarePolicy) -> float:
+        n_hi = pol.decide(400.0, hist[:400], fleet(5)).desired_replicas
+        for t in range(405, 700, 5):
+            if pol.decide(float(t), hist[:t], fleet(n_hi)).desired_replicas < n_hi:
+                return t - 400.0
+        return math.inf
+
+    # no known shape: the surplus is held for the 120-s lead time (ski rental)
+    plain = first_release(policy(load_test=lambda mix: 7.0))
+    assert 120.0 <= plain <= 200.0
+    # a daily shape past its peak: only the 60-s rate window to tell a dip from noise
+    season = Seasonality(period_s=3600.0, peak_at_s=300.0, trough_to_peak=0.3)
+    sure = first_release(policy(load_test=lambda mix: 7.0, seasonality=season))
+    assert sure < plain
