@@ -241,3 +241,45 @@ def test_scale_down_holds_one_lead_time_or_the_rate_window_past_the_daily_peak()
     season = Seasonality(period_s=3600.0, peak_at_s=300.0, trough_to_peak=0.3)
     sure = first_release(policy(load_test=lambda mix: 7.0, seasonality=season))
     assert sure < plain
+
+
+def _run(pol: SloAwarePolicy, rates: list[float], start: int = 2) -> dict[int, object]:
+    hist = rows(rates)
+    out = {}
+    desired = start
+    for t in range(5, len(rates) + 1, 5):
+        dec = pol.decide(float(t), hist[:t], fleet(desired))
+        desired = dec.desired_replicas
+        out[t] = dec
+    return out
+
+
+def test_rises_that_fade_are_not_extrapolated_and_release_what_they_asked_for() -> None:
+    # 30 rps wandering in waves: a 90-s rise to 50 rps that falls back within a minute, twice.
+    # The first is taken for a trend (no experience yet); a lead time later the rate is back at
+    # 30, so rises here fade, the replicas it asked for go at once, and the second rise is
+    # served at the level it reached, not extrapolated over a lead time
+    rates = [30.0] * 1000
+    for start in (300, 700):
+        rates[start : start + 90] = [30.0 + 20.0 * k / 90 for k in range(90)]
+        rates[start + 90 : start + 120] = [50.0 - 20.0 * k / 30 for k in range(30)]
+    pol = policy(load_test=lambda mix: 7.0)
+    out = _run(pol, rates)
+    assert pol._trend_held and not any(pol._trend_held)
+    first = [t for t in range(300, 420, 5) if "trend +0.000" not in out[t].reason]
+    assert first and "not extrapolated" not in out[first[0]].reason
+    peak_first = max(out[t].desired_replicas for t in range(300, 500, 5))
+    second = [out[t] for t in range(700, 820, 5)]
+    assert any("not extrapolated" in d.reason for d in second)
+    assert max(d.desired_replicas for d in second) < peak_first
+    # released at the check (one lead time after the rise began), not a lead time after that
+    assert out[470].desired_replicas < peak_first
+
+
+def test_rises_that_last_are_extrapolated() -> None:
+    # 30 rps, then a steady ramp of +0.1 rps/s for ten minutes: every check finds it held
+    rates = [30.0] * 300 + [30.0 + 0.1 * k for k in range(600)]
+    pol = policy(load_test=lambda mix: 7.0)
+    out = _run(pol, rates)
+    assert pol._trend_held and all(pol._trend_held)
+    assert not any("not extrapolated" in d.reason for d in out.values())

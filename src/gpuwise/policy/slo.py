@@ -103,6 +103,9 @@ class SloAwarePolicy:
     _steps: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _step_held: list[bool] = field(default_factory=list, init=False)
     _last_step: float = field(default=-math.inf, init=False)
+    _trends: list[tuple[float, float, float]] = field(default_factory=list, init=False)
+    _trend_held: list[bool] = field(default_factory=list, init=False)
+    _faded: list[tuple[float, float]] = field(default_factory=list, init=False)
     _rate_cache: dict[tuple[int, int], float] = field(default_factory=dict, init=False)
 
     def reset(self) -> None:
@@ -112,6 +115,9 @@ class SloAwarePolicy:
         self._steps = []
         self._step_held = []
         self._last_step = -math.inf
+        self._trends = []
+        self._trend_held = []
+        self._faded = []
         # the capacity cache depends only on inputs, so it may survive a reset
 
     # ---------------------------------------------------------------- estimates
@@ -210,6 +216,36 @@ class SloAwarePolicy:
             counts, bin_s, slack_s=self.ttft_slo_s, z=self.burst_z, trend=self.steps_hold()
         )
 
+    def trends(self, now_s: float, level: float, slope: float, lead_s: float) -> bool:
+        """Whether rises of the arrival rate last here: the trend's forecast, checked by experience.
+
+        A rate that wanders on the scale of minutes (a conversation trace whose users come and
+        go in waves) shows a two-minute rise the trend test calls significant, since it judges
+        the slope against the scatter of 10-s bins, not against the wander; extrapolated over a
+        lead time, such a rise asks for a replica that arrives when the rate is back. So each
+        detected rise is checked one lead time later: did the rate (over ``slow_window_s``) get
+        at least half-way to what the trend forecast? Where the last rises mostly did not, a
+        detected slope is not extrapolated (the level it reached is served, with the hidden-ramp
+        margin on top); no experience yet: assume rises last. A rise found to have faded also
+        releases what it asked for: the ski-rental hold is for a load that may come back, and
+        this one was only forecast (once the fleet has no backlog beyond the TTFT slack).
+        """
+        still: list[tuple[float, float, float]] = []
+        for t0, lvl0, slope0 in self._trends:
+            if now_s >= t0 + lead_s:
+                held = level >= lvl0 + 0.5 * slope0 * lead_s
+                self._trend_held.append(held)
+                if not held:
+                    self._faded.append((t0, now_s))
+            else:
+                still.append((t0, lvl0, slope0))
+        self._trends = still
+        self._trend_held = self._trend_held[-3:]
+        if slope > 0 and not self._trends:
+            self._trends.append((now_s, level, slope))
+        h = self._trend_held
+        return not h or sum(h) * 2 >= len(h)
+
     def steps_hold(self) -> bool:
         """Whether steps of the arrival rate last here (no experience yet: assume they do)."""
         h = self._step_held
@@ -298,6 +334,12 @@ class SloAwarePolicy:
         mix = self.observed_mix(window(signals_history, now_s, self.mix_window_s))
         per_rep = self.replica_rps(mix)
         level, r_fast, slope, hidden = self.rates(signals_history, now_s)
+        slow = _mean_rate(window(signals_history, now_s, self.slow_window_s))
+        faded = ""
+        if not self.trends(now_s, slow, slope, f.cold_lead_s) and slope > 0:
+            # rises here fade within a lead time: serve the level, do not extrapolate
+            faded = f" (not extrapolated: rises here faded, {slope:+.3f}/s)"
+            slope = 0.0
         burst = self.bursts(signals_history, now_s, f.cold_lead_s, per_rep)
         eps = burst.excess_rps
         centre = burst.rate_rps if burst.window_s > 0 else level
@@ -368,6 +410,13 @@ class SloAwarePolicy:
             if s.relative(now_s + cold_h) < s.relative(now_s):
                 hold_s = self.slow_window_s
                 sure = "; the daily shape is past its peak"
+        # the needs a faded rise asked for (from its start to its check) are no reason to hold
+        # replicas: the load they planned for did not come. Unless the fleet has a backlog
+        # beyond the TTFT slack: then the surplus is serving it (released once it is gone)
+        if self._faded and excess <= 0:
+            for t0, t1 in self._faded:
+                self.needs = [(t, n) for t, n in self.needs if not t0 <= t <= t1]
+            self._faded = []
         self.needs.append((now_s, target))
         self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
@@ -385,7 +434,8 @@ class SloAwarePolicy:
         desired = f.clamp(desired)
         reason = (
             f"gpuwise {step}: rate {level:.1f} rps (last {self.fast_window_s:.0f} s "
-            f"{r_fast:.1f}; trend {slope:+.3f}/s, {hidden:.3f}/s hidden), bursts +{eps:.1f} rps "
+            f"{r_fast:.1f}; trend {slope:+.3f}/s{faded}, {hidden:.3f}/s hidden), "
+            f"bursts +{eps:.1f} rps "
             f"({burst.window_s:.0f}-s windows: sd {burst.spread_rps:.1f} rps, Poisson "
             f"{burst.poisson_rps:.1f}); plan {r_cold:.1f} rps at +{cold_h:.0f} s (margin "
             f"{m_cold:.1f}); mix {mix.mean_prompt:.0f}/{mix.mean_output:.0f} tok -> "
