@@ -26,7 +26,9 @@ What it does differently from the anchors, and why:
   once. One lead time later the policy checks whether the level held. Where such steps fade
   before replicas could arrive (a code assistant's minute-long spikes), it stops chasing them
   and plans on the bursts' mean and envelope instead, which holds capacity through the quiet
-  between bursts.
+  between bursts. Rises get the same check: where the last detected rises did not get half-way
+  to their forecast within a lead time (a rate that wanders on the scale of minutes), a slope is
+  not extrapolated, and what a faded rise asked for is not held once there is no backlog.
 * **Queue.** A queue while replicas are on their way is expected, and replicas asked for it now
   would come after the clients gave up; only a queue that grows although the ready fleet is as
   large as the need adds replicas (the per-replica rate was optimistic).
