@@ -101,6 +101,18 @@ class Dialect:
     notes: tuple[str, ...] = ()
 
 
+def rate_sources(d: Dialect) -> tuple[tuple[str, tuple, bool], ...]:
+    """(canonical signal, counters that can give it, sum every candidate?) for the per-second
+    rates: the one list both readers (scrape windows and Prometheus) compute from counters."""
+    return (
+        ("prompt_tokens_per_s", d.prompt_tokens, False),
+        ("output_tokens_per_s", d.output_tokens, False),
+        ("completed_rps", d.finished_ok, False),
+        ("errors_per_s", d.failed, True),
+        ("preemptions_per_s", d.preemptions, False),
+    )
+
+
 @dataclass(frozen=True)
 class GpuMetrics:
     """DCGM exporter fields (``etc/default-counters.csv``) and the labels that join them."""

@@ -32,6 +32,7 @@ from gpuwise.observe.dialects import (
     detect_dialect,
     promql_dedupe,
     promql_selector,
+    rate_sources,
 )
 from gpuwise.observe.exposition import Snapshot
 from gpuwise.observe.observation import Observation
@@ -338,11 +339,7 @@ def _one(
             values["kv_usage"], values["kv_usage_max"] = mean, peak if peak is not None else mean
             break
     for key, cands, sum_all in (
-        ("prompt_tokens_per_s", dialect.prompt_tokens, False),
-        ("output_tokens_per_s", dialect.output_tokens, False),
-        ("completed_rps", dialect.finished_ok, False),
-        ("errors_per_s", dialect.failed, True),
-        ("preemptions_per_s", dialect.preemptions, False),
+        *rate_sources(dialect),
         ("arrival_rate_rps", dialect.arrived, False),
     ):
         v = rate(cands, sum_all)

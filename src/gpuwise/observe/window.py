@@ -28,6 +28,7 @@ from gpuwise.observe.dialects import (
     Metric,
     Ratio,
     detect_dialect,
+    rate_sources,
     select,
 )
 from gpuwise.observe.exposition import Labels, Snapshot
@@ -407,13 +408,7 @@ def window_signals(
             acc.notes.append(f"{deployment}: KV usage above 1 ({max(flat):g}): unit is not 0-1?")
 
     # rates ----------------------------------------------------------------------------------
-    for key, cands, sum_all in (
-        ("prompt_tokens_per_s", dialect.prompt_tokens, False),
-        ("output_tokens_per_s", dialect.output_tokens, False),
-        ("completed_rps", dialect.finished_ok, False),
-        ("errors_per_s", dialect.failed, True),
-        ("preemptions_per_s", dialect.preemptions, False),
-    ):
+    for key, cands, sum_all in rate_sources(dialect):
         v = rate(cands, sum_all)
         if v is not None:
             values[key] = v

@@ -36,15 +36,6 @@ from gpuwise.sim.chunked import (
     run_chunk,
 )
 from gpuwise.sim.engine import (
-    B_BUSY_S,
-    B_KV_MAX,
-    B_KV_MEAN,
-    B_OUTPUT_TOKENS,
-    B_PREEMPTIONS,
-    B_PROMPT_TOKENS,
-    B_QUEUE,
-    B_READY,
-    B_RUNNING,
     C_BLOCK,
     C_CHUNKED,
     C_MAX_BATCHED,
@@ -78,7 +69,7 @@ from gpuwise.sim.engine import (
 )
 from gpuwise.sim.fleet import client_times
 from gpuwise.sim.lifecycle import Billing, LifecycleConfig, LifecycleManager, ReplicaRecord
-from gpuwise.sim.results import DeploymentRequests, grouped_percentiles
+from gpuwise.sim.results import DeploymentRequests, grouped_percentiles, signal_row
 from gpuwise.sim.router import probe_draws, router_code
 from gpuwise.spec import Slo
 from gpuwise.workload import Requests
@@ -343,39 +334,24 @@ def _signal_rows(
         tpot_all = np.where(steps > 0, (finish - first) / steps, np.nan)
     tpot = grouped_percentiles(kf, tpot_all[ok][keep_f], nb, (50, 95))
     e2e = grouped_percentiles(kf, (finish - arrival)[ok][keep_f], nb, (95,))
-    rows = []
-    for j in range(nb):
-        ready = float(bins[j, B_READY])
-        c = counts[j]
-        rows.append(
-            Signals(
-                t_s=(k0 + j + 1) * dt,
-                deployment=name,
-                interval_s=dt,
-                arrival_rate_rps=float(arrivals[j]) / dt,
-                completed_rps=float(completed[j]) / dt,
-                prompt_tokens_per_s=float(bins[j, B_PROMPT_TOKENS]) / dt,
-                output_tokens_per_s=float(bins[j, B_OUTPUT_TOKENS]) / dt,
-                queue_depth=float(bins[j, B_QUEUE]),
-                running=float(bins[j, B_RUNNING]),
-                kv_usage=float(bins[j, B_KV_MEAN]),
-                kv_usage_max=float(bins[j, B_KV_MAX]),
-                gpu_busy=float(bins[j, B_BUSY_S]) / (dt * ready) if ready else math.nan,
-                preemptions_per_s=float(bins[j, B_PREEMPTIONS]) / dt,
-                errors_per_s=float(errors[j]) / dt,
-                ttft_p50_s=float(ttft[j, 0]),
-                ttft_p95_s=float(ttft[j, 1]),
-                ttft_p99_s=float(ttft[j, 2]),
-                tpot_p50_s=float(tpot[j, 0]),
-                tpot_p95_s=float(tpot[j, 1]),
-                e2e_p95_s=float(e2e[j, 0]),
-                replicas_ready=ready,
-                replicas_starting=float(c["starting"]),
-                replicas_warm=float(c["warm"]),
-                gpus=float(c["gpus"]),
-            )
+    return [
+        signal_row(
+            name,
+            k0 + j,
+            dt,
+            bins[j],
+            arrivals[j],
+            completed[j],
+            errors[j],
+            ttft[j],
+            tpot[j],
+            e2e[j],
+            starting=float(counts[j]["starting"]),
+            warm=float(counts[j]["warm"]),
+            gpus=float(counts[j]["gpus"]),
         )
-    return rows
+        for j in range(nb)
+    ]
 
 
 def lifecycle_counts_at(

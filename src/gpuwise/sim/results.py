@@ -396,35 +396,70 @@ def interval_signals(
     )
     tpot = grouped_percentiles(fin_k, run.tpot_s[ok], nb, (50, 95))
     e2e = grouped_percentiles(fin_k, run.e2e_s[ok], nb, (95,))
-    rows = []
-    for k in range(nb):
-        ready = float(bins[k, B_READY])
-        rows.append(
-            Signals(
-                t_s=(k + 1) * interval_s,
-                deployment=run.deployment,
-                interval_s=interval_s,
-                arrival_rate_rps=float(arrivals[k]) / interval_s,
-                completed_rps=float(completed[k]) / interval_s,
-                prompt_tokens_per_s=float(bins[k, B_PROMPT_TOKENS]) / interval_s,
-                output_tokens_per_s=float(bins[k, B_OUTPUT_TOKENS]) / interval_s,
-                queue_depth=float(bins[k, B_QUEUE]),
-                running=float(bins[k, B_RUNNING]),
-                kv_usage=float(bins[k, B_KV_MEAN]),
-                kv_usage_max=float(bins[k, B_KV_MAX]),
-                gpu_busy=float(bins[k, B_BUSY_S]) / (interval_s * ready) if ready else math.nan,
-                preemptions_per_s=float(bins[k, B_PREEMPTIONS]) / interval_s,
-                errors_per_s=float(errors[k]) / interval_s,
-                ttft_p50_s=float(ttft[k, 0]),
-                ttft_p95_s=float(ttft[k, 1]),
-                ttft_p99_s=float(ttft[k, 2]),
-                tpot_p50_s=float(tpot[k, 0]),
-                tpot_p95_s=float(tpot[k, 1]),
-                e2e_p95_s=float(e2e[k, 0]),
-                replicas_ready=ready,
-                replicas_starting=0.0,
-                replicas_warm=0.0,
-                gpus=ready * tp,
-            )
+    return [
+        signal_row(
+            run.deployment,
+            k,
+            interval_s,
+            bins[k],
+            arrivals[k],
+            completed[k],
+            errors[k],
+            ttft[k],
+            tpot[k],
+            e2e[k],
+            starting=0.0,
+            warm=0.0,
+            gpus=float(bins[k, B_READY]) * tp,
         )
-    return rows
+        for k in range(nb)
+    ]
+
+
+def signal_row(
+    deployment: str,
+    k: int,
+    interval_s: float,
+    b: np.ndarray,
+    arrivals: float,
+    completed: float,
+    errors: float,
+    ttft: np.ndarray,
+    tpot: np.ndarray,
+    e2e: np.ndarray,
+    *,
+    starting: float,
+    warm: float,
+    gpus: float,
+) -> Signals:
+    """One interval's record from the kernel's bin ``b`` (gauges and integrals) and the counts
+    and percentiles of the requests in it; shared by the fixed-fleet and autoscaling paths.
+    ``k`` is the interval's index in the run (its end is ``(k + 1) * interval_s``)."""
+    dt = interval_s
+    ready = float(b[B_READY])
+    return Signals(
+        t_s=(k + 1) * dt,
+        deployment=deployment,
+        interval_s=dt,
+        arrival_rate_rps=float(arrivals) / dt,
+        completed_rps=float(completed) / dt,
+        prompt_tokens_per_s=float(b[B_PROMPT_TOKENS]) / dt,
+        output_tokens_per_s=float(b[B_OUTPUT_TOKENS]) / dt,
+        queue_depth=float(b[B_QUEUE]),
+        running=float(b[B_RUNNING]),
+        kv_usage=float(b[B_KV_MEAN]),
+        kv_usage_max=float(b[B_KV_MAX]),
+        gpu_busy=float(b[B_BUSY_S]) / (dt * ready) if ready else math.nan,
+        preemptions_per_s=float(b[B_PREEMPTIONS]) / dt,
+        errors_per_s=float(errors) / dt,
+        ttft_p50_s=float(ttft[0]),
+        ttft_p95_s=float(ttft[1]),
+        ttft_p99_s=float(ttft[2]),
+        tpot_p50_s=float(tpot[0]),
+        tpot_p95_s=float(tpot[1]),
+        e2e_p95_s=float(e2e[0]),
+        replicas_ready=ready,
+        replicas_starting=starting,
+        replicas_warm=warm,
+        gpus=gpus,
+    )
