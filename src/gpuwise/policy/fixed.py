@@ -2,8 +2,8 @@
 
 ``FixedPolicy`` holds one replica count (sized for the peak, it is what a cautious team runs).
 ``OraclePolicy`` knows the future arrival rate and the scale-up lead time, and holds at every
-instant just the replicas the capacity model says that rate needs: the cost lower bound a real
-policy, which must guess the future, is measured against.
+instant just the replicas that rate needs at one replica's measured limit: the cost lower bound
+a real policy, which must guess the future, is measured against.
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ def policy_figures(c: Comparison, name: str) -> list[str]:
     _, starting = _binned(run, "replicas_starting")
     _, warm = _binned(run, "replicas_warm")
     _, rate = _binned(run, "arrival_rate_rps")
-    need = rate / c.replica_slo_rps if c.replica_slo_rps > 0 else rate * np.nan
+    lim = c.calibration.replica_max_rps  # replicas the load needs at one replica's limit
+    need = rate / lim if lim > 0 else rate * np.nan
     reps = line_chart(
         [
             Series("ready", t, ready, PALETTE[0], width=2.0),
@@ -194,9 +195,11 @@ def render_html(c: Comparison, command: str = "") -> str:
         f"<p class='note'>{escape(c.scenario_description)}. {c.duration_s:,.0f} s of arrivals, "
         f"seed {c.seed}; scale-up lead time {c.cold_lead_s:.0f} s from scratch, "
         f"{c.warm_lead_s:.0f} s from the warm pool; {escape(c.pricing)} at "
-        f"${c.usd_per_gpu_hour:.2f}/GPU-hour; SLO {escape(slo)}. One replica sustains "
-        f"{cal.replica_max_rps:.2f} req/s by the capacity model; policies plan for "
-        f"{cal.replica_slo_rps:.2f}. Anchor targets from a one-replica load test at that rate: "
+        f"${c.usd_per_gpu_hour:.2f}/GPU-hour; SLO {escape(slo)}. A load test of one replica "
+        f"keeps 99% of requests inside the SLO up to {cal.replica_max_rps:.2f} req/s (the "
+        f"capacity model says {cal.replica_model_rps:.2f}); the anchors' targets are what it "
+        f"shows at {cal.replica_slo_rps / cal.replica_max_rps:.0%} of that, "
+        f"{cal.replica_slo_rps:.2f} req/s: "
         f"{cal.concurrency:.1f} requests in flight, KV usage {cal.kv_usage:.0%}.</p>",
     ]
     if command:
