@@ -147,6 +147,23 @@ def test_load_test_finds_the_rate_at_the_slo(
     assert 0.2 * model < rate <= at_most * model
 
 
+def test_a_heavier_mix_is_load_tested_inside_the_context_window() -> None:
+    # prompts near the 8,192-token window: stretched by 10%, some would pass it and be rejected,
+    # which the test would count against the rate (it fell to ~0 before the fix); a client
+    # cannot send those, so they stop at the window and the rate moves by about the stretch
+    from gpuwise.sim.loadtest import mix_load_test
+
+    rd = rd8b()
+    rng = np.random.default_rng(4)
+    p = rng.integers(500, 7900, 1500)
+    o = rng.integers(20, 200, 1500)
+    measure = mix_load_test(rd, p, o, duration_s=600.0, replicates=1)
+    base = TokenMix.from_samples(p, o)
+    r0 = measure(base)
+    r1 = measure(base.rescaled(base.mean_prompt * 1.1, base.mean_output))
+    assert 0.7 * r0 < r1 < r0
+
+
 def test_policy_plans_with_the_load_test_and_caches_it() -> None:
     calls: list[float] = []
 
@@ -156,9 +173,50 @@ def test_policy_plans_with_the_load_test_and_caches_it() -> None:
 
     pol = policy(load_test=measure)
     d = pol.decide(300.0, rows([30.0] * 300), fleet(5))
-    assert "7.00 rps/replica (load test)" in d.reason
+    assert "rps/replica (load test)" in d.reason
     pol.decide(305.0, rows([30.0] * 305), fleet(d.desired_replicas))
     assert len(calls) == 1  # the same mix bucket: measured once
+    # between tested mixes the measurement is carried by the model's ratio
+    mix = pol.mix
+    assert mix is not None
+    step = pol.load_test_step
+    key = (round(math.log(mix.mean_prompt) / step), round(math.log(mix.mean_output) / step))
+    centre = pol.prior_mix.rescaled(math.exp(key[0] * step), math.exp(key[1] * step))
+    want = 7.0 * pol.capacity.max_rps(mix) / pol.capacity.max_rps(centre)
+    assert pol.replica_rps(mix) == pytest.approx(want)
+    assert calls[0] == pytest.approx(centre.mean_prompt)
+    heavier = mix.rescaled(mix.mean_prompt * 1.5, mix.mean_output)
+    assert pol.replica_rps(heavier) < pol.replica_rps(mix)
+    assert len(calls) == 2  # 50% longer prompts: another bucket, tested once
+
+
+def test_the_mix_counts_the_requests_served_not_those_that_arrived() -> None:
+    # 30 rps arrive with 1,100-token prompts; the fleet prefills only 20 of them a second
+    # (the queue grows by 10/s): divided by arrivals, the mix would read 733 tokens
+    pol = policy()
+    n = 300
+    behind = [
+        Signals(
+            t_s=float(i + 1),
+            deployment="d",
+            interval_s=1.0,
+            arrival_rate_rps=30.0,
+            queue_depth=10.0 * (i + 1),
+            replicas_ready=5.0,
+            prompt_tokens_per_s=20 * 1100.0,
+            output_tokens_per_s=20 * 275.0,
+        )
+        for i in range(n)
+    ]
+    mix = pol.observed_mix(behind)
+    assert mix.mean_prompt == pytest.approx(1100.0, rel=0.02)
+    # and while it drains a backlog (40 a second served of 30 arriving), not heavier
+    pol.reset()
+    draining = [
+        replace(s, queue_depth=3000.0 - 10.0 * (i + 1), prompt_tokens_per_s=40 * 1100.0)
+        for i, s in enumerate(behind)
+    ]
+    assert pol.observed_mix(draining).mean_prompt == pytest.approx(1100.0, rel=0.02)
 
 
 # ---------------------------------------------------------------- margins and steps
@@ -283,3 +341,47 @@ def test_rises_that_last_are_extrapolated() -> None:
     out = _run(pol, rates)
     assert pol._trend_held and all(pol._trend_held)
     assert not any("not extrapolated" in d.reason for d in out.values())
+
+
+def test_scale_down_waits_while_a_backlog_exceeds_the_ttft_slack() -> None:
+    # the rate fell to 20 rps (3 replicas at 7 each), but 2,000 requests still wait: every new
+    # request queues behind them, so the 20 ready replicas stay until the backlog is served
+    pol = policy(load_test=lambda mix: 7.0)
+    hist = rows([20.0] * 400, [0.0] * 380 + [2000.0 - 10.0 * k for k in range(20)])
+    d = pol.decide(400.0, hist, fleet(20))
+    assert d.desired_replicas == 20 and "backlog of 1810" in d.reason
+    pol.reset()
+    d = pol.decide(400.0, rows([20.0] * 400), fleet(20))
+    assert d.desired_replicas < 20 and d.reason.startswith("gpuwise down")
+
+
+def test_a_step_still_climbing_is_asked_for_where_it_goes_and_not_held() -> None:
+    # 30 rps, then a climb of 4 rps per second to 150: while the fast rate still rises, the
+    # policy asks for the rate one shift window ahead, but does not record it as a need the
+    # ski rental holds: what later ticks do not confirm is let go while still provisioning
+    rates = [30.0] * 400 + [30.0 + 4.0 * k for k in range(1, 31)] + [150.0] * 100
+    hist = rows(rates)
+    pol = policy(load_test=lambda mix: 7.0)
+    desired, out, held = 6, {}, {}
+    for t in range(5, len(rates) + 1, 5):
+        dec = pol.decide(float(t), hist[:t], replace(fleet(desired), ready=6, starting=0))
+        desired = dec.desired_replicas
+        out[t] = dec
+        held[t] = pol.needs[-1][1]
+    climbing = [t for t in range(405, 431, 5) if "still climbing" in out[t].reason]
+    assert climbing, "the climb was never extrapolated"
+    t = climbing[0]
+    fast = float(np.mean(rates[t - 10 : t]))
+    assert out[t].desired_replicas > math.ceil(fast / 7.0)
+    assert held[t] < out[t].desired_replicas
+    assert out[len(rates)].desired_replicas >= math.ceil(150 / 7.0)
+
+
+def test_a_fleet_on_spot_holds_a_hedge() -> None:
+    pol = policy(load_test=lambda mix: 7.0)
+    hist = rows([30.0] * 400)
+    on_demand = pol.decide(400.0, hist, fleet(6))
+    pol.reset()
+    spot = pol.decide(400.0, hist, replace(fleet(6), spot=6))
+    assert spot.desired_replicas == on_demand.desired_replicas + 1
+    assert "+1 spot hedge (6 on spot)" in spot.reason

@@ -48,6 +48,19 @@ def test_rows_account_for_every_request_and_the_oracle_is_the_unit() -> None:
     assert set(dom) == {"hpa", "knative-kpa", "fixed-peak"}
 
 
+def test_every_policy_is_configured_from_one_load_test_that_meets_the_slo() -> None:
+    # the anchors' targets are measured at 80% of the load-tested limit, where one replica
+    # keeps the SLO (not at the capacity model's, which is optimistic); the oracle plans at
+    # the limit itself
+    c = small()
+    cal = c.calibration
+    assert cal.replica_slo_rps == pytest.approx(0.8 * cal.replica_max_rps)
+    assert cal.replica_max_rps < cal.replica_model_rps
+    assert cal.slo_attainment is not None and cal.slo_attainment >= 0.99
+    gw = c.runs["gpuwise"].decisions[-1].reason
+    assert "(load test)" in gw
+
+
 def test_html_is_self_contained() -> None:
     html = render_html(small(), "gpuwise compare-policies ...")
     assert html.count("<svg") == 1 + 3 * 5  # the frontier, then three figures per policy

@@ -47,6 +47,7 @@ class FleetState:
     warm_lead_s: float
     usd_per_replica_hour: float
     warm_usd_per_replica_hour: float
+    spot: int = 0  # replicas on reclaimable (spot) capacity, alive and not under a notice
 
     @property
     def serving(self) -> int:

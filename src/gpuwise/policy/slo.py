@@ -35,6 +35,8 @@ What it does differently from the anchors, and why:
 * **Scale-down by ski rental.** Letting a replica go and asking for it back costs a lead time of
   billing; holding it costs its price. So a surplus is held for one lead time, or only for the
   rate window when the known daily shape is past its peak.
+* **Spot hedge.** A fleet on spot holds ``spot_hedge`` replicas beyond the need: a reclaim
+  takes replicas at a notice (30 s to 2 min) shorter than the lead time that replaces them.
 * **Warm pool only when it pays.** The forecast's excess over today's need is held as ready
   headroom, or as a warm pool when a warm replica is billed less than a ready one.
 
@@ -89,6 +91,7 @@ class SloAwarePolicy:
     fast_window_s: float = 10.0
     slow_window_s: float = 60.0
     mix_window_s: float = 300.0
+    load_test_step: float = 0.15  # mixes this far apart (log of the mean lengths) are re-tested
     burst_window_s: float = 480.0  # the history the burst margin is measured over
     shift_window_s: float = 30.0  # arrivals this recent beyond the history's bursts: a new level
     burst_z: float = 1.645  # bursts at the SLO's percentile (95th: 1.645)
@@ -96,6 +99,7 @@ class SloAwarePolicy:
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
     backlog_drain_s: float = 60.0
+    spot_hedge: int = 1  # replicas held beyond the need while the fleet runs on spot
     seasonality: Seasonality | None = None
     name: str = "gpuwise"
     interval_s: float = 5.0
@@ -105,6 +109,7 @@ class SloAwarePolicy:
     _steps: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _step_held: list[bool] = field(default_factory=list, init=False)
     _last_step: float = field(default=-math.inf, init=False)
+    _prev_fast: tuple[float, float] | None = field(default=None, init=False)
     _trends: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _trend_held: list[bool] = field(default_factory=list, init=False)
     _faded: list[tuple[float, float]] = field(default_factory=list, init=False)
@@ -117,6 +122,7 @@ class SloAwarePolicy:
         self._steps = []
         self._step_held = []
         self._last_step = -math.inf
+        self._prev_fast = None
         self._trends = []
         self._trend_held = []
         self._faded = []
@@ -125,48 +131,58 @@ class SloAwarePolicy:
     # ---------------------------------------------------------------- estimates
 
     def replica_rps(self, mix: TokenMix) -> float:
-        """Requests/s one replica takes inside the SLO for this mix (cached by 2% buckets).
+        """Requests/s one replica takes inside the SLO for this mix.
 
-        With a load test: the measured sustainable rate for the mix (it sees the tails the
-        model does not: prefill stalls of long prompts, KV and queue fluctuations). Without:
-        the model's limit at ``utilization``.
+        With a load test: the measured sustainable rate (it sees the tails the model does not:
+        prefill stalls of long prompts, KV and queue fluctuations) at the nearest tested mix,
+        one test per ``load_test_step`` of the mean lengths, scaled by the model's ratio
+        between that mix and this one. Without: the model's limit at ``utilization``.
         """
-        key = (round(math.log(mix.mean_prompt) / 0.02), round(math.log(mix.mean_output) / 0.02))
+        if self.load_test is None:
+            return self.capacity.max_rps(mix) * self.utilization
+        step = self.load_test_step
+        key = (round(math.log(mix.mean_prompt) / step), round(math.log(mix.mean_output) / step))
+        centre = self.prior_mix.rescaled(math.exp(key[0] * step), math.exp(key[1] * step))
         if key not in self._rate_cache:
-            if self.load_test is not None:
-                centre = self.prior_mix.rescaled(math.exp(key[0] * 0.02), math.exp(key[1] * 0.02))
-                self._rate_cache[key] = float(self.load_test(centre))
-            else:
-                self._rate_cache[key] = self.capacity.max_rps(mix) * self.utilization
-        return self._rate_cache[key]
+            self._rate_cache[key] = float(self.load_test(centre))
+        # between the tested mixes the model's sensitivity carries the measurement: it is wrong
+        # about a mix's tails, but the same tails are in both, and the ratio is smooth
+        model_c = self.capacity.max_rps(centre)
+        ratio = self.capacity.max_rps(mix) / model_c if model_c > 0 else 1.0
+        return self._rate_cache[key] * (ratio if math.isfinite(ratio) and ratio > 0 else 1.0)
 
     def observed_mix(self, rows: Sequence[Signals]) -> TokenMix:
-        """The mix the fleet is serving: tokens computed per second over requests arriving.
+        """The mix the fleet is serving: tokens computed per second over requests served.
 
         In steady state prompt and output tokens per second are the arrival rate times the mean
-        lengths. The estimate is blended with the prior until the window is full and a few
-        hundred requests were seen, since a fleet that just started has not yet reached it. It
-        is only updated from windows where the engines kept up (no queue to speak of, no errors):
-        an overloaded fleet computes fewer tokens than arrive, which would read as a lighter
-        mix and talk the policy into fewer replicas exactly when it needs more.
+        lengths. Where the engines fall behind, they compute the tokens of fewer requests than
+        arrive (the queue grows, some give up), and while they clear a backlog, of more: so the
+        tokens are divided by the requests that arrived, less the queue's growth over the window
+        and the errors, and not by the arrivals, which would read an overloaded fleet's mix as
+        lighter (talking the policy into fewer replicas exactly when it needs more) and a
+        draining one's as heavier. The estimate is blended with the prior until the window is
+        full and a few hundred requests were seen, since a fleet that just started has not yet
+        reached it.
         """
         if self.mix is None:
             self.mix = self.prior_mix
-        if any(
-            _num(s.queue_depth) > max(1.0, _num(s.replicas_ready)) or _num(s.errors_per_s) > 0
-            for s in rows
-        ):
+        if not rows:
             return self.mix
         arrivals = sum(_num(s.arrival_rate_rps) * s.interval_s for s in rows)
+        errors = sum(_num(s.errors_per_s) * s.interval_s for s in rows)
+        grew = _num(rows[-1].queue_depth) - _num(rows[0].queue_depth)
+        served = arrivals - grew - errors
+        if served < 0.25 * arrivals:
+            return self.mix  # mostly queued or lost: too little was served to tell the mix
         prompt = sum(_num(s.prompt_tokens_per_s) * s.interval_s for s in rows)
         out = sum(_num(s.output_tokens_per_s) * s.interval_s for s in rows)
         covered = sum(s.interval_s for s in rows) / self.mix_window_s
         p = self.prior_mix.mean_prompt
         o = self.prior_mix.mean_output
-        w = min(1.0, arrivals / 300.0) * min(1.0, covered)
-        if arrivals > 0 and w > 0:
-            p = (1 - w) * p + w * prompt / arrivals
-            o = (1 - w) * o + w * out / arrivals
+        w = min(1.0, served / 300.0) * min(1.0, covered)
+        if served > 0 and w > 0:
+            p = (1 - w) * p + w * prompt / served
+            o = (1 - w) * o + w * out / served
         self.mix = self.prior_mix.rescaled(max(p, 1.0), max(o, 1.0))
         return self.mix
 
@@ -369,7 +385,22 @@ class SloAwarePolicy:
         # right after a new level (a step beyond the bursts the history knows), the last few
         # seconds are the rate from now on; a burst inside the known envelope is not chased
         # (the margin holds for it, and replicas asked for now would come after it)
-        r_step = r_fast if now_s - self._since <= cold_h else 0.0
+        in_step = now_s - self._since <= cold_h
+        r_step = r_fast if in_step else 0.0
+        # a step still climbing (the fast rate rose since the last tick by more than its
+        # counting noise): it will be higher by the time another window confirms it, so ask
+        # now for where the climb goes within one shift window. Not held by the ski rental:
+        # what the next ticks do not confirm is cancelled while it is still provisioning, which
+        # costs only the seconds it was billed
+        r_ahead = 0.0
+        prev = self._prev_fast
+        self._prev_fast = (now_s, r_fast)
+        if in_step and prev is not None and now_s > prev[0]:
+            rise = r_fast - prev[1]
+            noise = self.trend_z * math.sqrt(max(r_fast + prev[1], 1.0) / self.fast_window_s)
+            if rise > noise:
+                r_ahead = r_fast + rise / (now_s - prev[0]) * self.shift_window_s
+        need_ahead = _replicas(r_ahead, per_rep)
         need_now = _replicas(max(r_now, r_step), per_rep)
         need_cold = _replicas(max(r_cold, r_step), per_rep)
         need_warm = _replicas(max(r_warm, r_step), per_rep)
@@ -387,6 +418,11 @@ class SloAwarePolicy:
             pool = 0
             how = "ramp held as ready headroom (a warm replica costs as much and does not serve)"
         need = max(need_now, fc)
+        # a spot reclaim takes replicas at a notice shorter than the lead time that brings
+        # them back, so a fleet on spot holds a hedge (SkyServe's num_overprovision); it is
+        # cheap where spot is: the hedge replica costs the spot price
+        hedge = self.spot_hedge if f.spot > 0 else 0
+        need += hedge
         # A queue while replicas are on their way is expected: they were asked for the rate,
         # and more for the queue would come a lead time later, when it has been served or has
         # given up (clients wait about a minute; a lead time is two). A queue the ready fleet
@@ -422,9 +458,17 @@ class SloAwarePolicy:
         self.needs.append((now_s, target))
         self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
-        if target >= current:
-            desired = target
-            step = "up" if target > current else "hold"
+        if max(target, need_ahead) >= current:
+            desired = max(target, need_ahead)
+            step = "up" if desired > current else "hold"
+            if need_ahead > target:
+                step += f" (a step still climbing: {r_ahead:.0f} rps within {self.shift_window_s:.0f} s)"
+        elif excess > 0:
+            # a backlog the ready fleet does not clear within the TTFT slack: every request
+            # arriving now waits behind it (FCFS), so the replicas serving it stay until it is
+            # gone; they are already paid for, unlike replicas asked for it now
+            desired = current
+            step = f"hold (need {target}; a backlog of {queue:.0f} beyond the TTFT slack)"
         else:
             floor_n = max(n for _, n in self.needs)
             desired = max(floor_n, target)
@@ -445,6 +489,7 @@ class SloAwarePolicy:
             + ("(load test)" if self.load_test is not None else f"(model x{self.utilization:g})")
             + f"; need {need_now} now, {need_cold} at lead"
             + (f", +{backlog} for a queue of {queue:.0f} it should not have" if backlog else "")
+            + (f", +{hedge} spot hedge ({f.spot} on spot)" if hedge else "")
             + f"; {how} -> {desired}"
         )
         return Decision(desired, pool, reason)

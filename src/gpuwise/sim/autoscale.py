@@ -532,6 +532,7 @@ def simulate_autoscaled(
                 warm_lead_s=warm_lead,
                 usd_per_replica_hour=price_rep,
                 warm_usd_per_replica_hour=price_rep * cfg.warm_price_fraction,
+                spot=mgr.spot_live(t),
             )
             dec: Decision = policy.decide(t, history, state)
             reason = dec.reason

@@ -127,12 +127,17 @@ def mix_load_test(
     p0 = np.asarray(prompt, dtype=float)
     o0 = np.asarray(output, dtype=float)
     mp, mo = float(p0.mean()), float(o0.mean())
+    max_len = int(rd.perf.memory.max_model_len)
 
     def measure(mix: TokenMix) -> float:
         a = mix.mean_prompt / mp if mp > 0 else 1.0
         b = mix.mean_output / mo if mo > 0 else 1.0
-        p = np.rint(p0 * a).astype(np.int64)
         o = np.maximum(np.rint(o0 * b), 1).astype(np.int64)
+        # a heavier mix stretches the longest prompts past the context window, which the
+        # engine would reject and the test would count against the rate; a client cannot
+        # send those, so they stop at the window (or at their own length, if already past it)
+        cap = np.maximum(max_len - o, p0)
+        p = np.maximum(np.minimum(np.rint(p0 * a), cap), 1).astype(np.int64)
         return min(
             sustainable_rps(rd, p, o, target=target, seed=seed + k, duration_s=duration_s)
             for k in range(max(1, replicates))
