@@ -192,8 +192,8 @@ def main() -> None:
     verdict = "reachable in the bound" if corner <= cheap.cost_usd else "out of reach"
     print(
         f"\nDominating every anchor needs >= {best.slo_attainment:.2%} ({best.policy}) at <= "
-        f"${cheap.cost_usd:.2f} ({cheap.policy}); the clairvoyant bound at {best.slo_attainment:.2%}"
-        f" is ${corner:.2f}: {verdict}."
+        f"${cheap.cost_usd:.2f} ({cheap.policy}); the clairvoyant bound at "
+        f"{best.slo_attainment:.2%} is ${corner:.2f}: {verdict}."
     )
     out = ROOT / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)

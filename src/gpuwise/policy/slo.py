@@ -29,9 +29,18 @@ What it does differently from the anchors, and why:
   between bursts. Rises get the same check: where the last detected rises did not get half-way
   to their forecast within a lead time (a rate that wanders on the scale of minutes), a slope is
   not extrapolated, and what a faded rise asked for is not held once there is no backlog.
+* **The mix it serves.** Tokens computed per request *served* (arrivals less the queue's growth
+  and the errors), so that a fleet falling behind does not read its mix as lighter, nor one
+  clearing a backlog as heavier; one load test per 15% of the mean lengths, the model's ratio
+  in between.
 * **Queue.** A queue while replicas are on their way is expected, and replicas asked for it now
   would come after the clients gave up; only a queue that grows although the ready fleet is as
-  large as the need adds replicas (the per-replica rate was optimistic).
+  large as the need adds replicas (the per-replica rate was optimistic). But no replica is let
+  go while the backlog exceeds what the ready fleet clears within the TTFT slack: every new
+  request waits behind it.
+* **A step still climbing** (the fast rate rising beyond its noise from one tick to the next)
+  is asked for where it will be one shift window later; what the next ticks do not confirm is
+  cancelled while still provisioning, so it costs seconds of billing.
 * **Scale-down by ski rental.** Letting a replica go and asking for it back costs a lead time of
   billing; holding it costs its price. So a surplus is held for one lead time, or only for the
   rate window when the known daily shape is past its peak.
@@ -462,7 +471,10 @@ class SloAwarePolicy:
             desired = max(target, need_ahead)
             step = "up" if desired > current else "hold"
             if need_ahead > target:
-                step += f" (a step still climbing: {r_ahead:.0f} rps within {self.shift_window_s:.0f} s)"
+                step += (
+                    f" (a step still climbing: {r_ahead:.0f} rps within "
+                    f"{self.shift_window_s:.0f} s)"
+                )
         elif excess > 0:
             # a backlog the ready fleet does not clear within the TTFT slack: every request
             # arriving now waits behind it (FCFS), so the replicas serving it stay until it is
