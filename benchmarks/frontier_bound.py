@@ -41,16 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuwise.policy import ReplicaCapacity, TokenMix
 from gpuwise.report.compare import (
     ANCHORS,
-    UTILIZATION,
     compare_policies,
-    load_test_for,
     scenario_deployment,
 )
 from gpuwise.resolve import resolve_spec
-from gpuwise.sim.lifecycle import LifecycleConfig
 from gpuwise.sim.loadtest import attainment_at
 from gpuwise.workload import generate
 from gpuwise.workload.scenarios import get_scenario
@@ -107,18 +103,23 @@ def main() -> None:
     ap.add_argument("--rate-from", choices=("load-test", "model"), default="load-test")
     args = ap.parse_args()
     r = resolve_spec(args.spec)
-    sc = get_scenario(args.scenario)
-    rd = scenario_deployment(r, sc, args.duration, None)
+    # the comparison first: its load test, starting fleet and lead time are the bound's too
+    comp = compare_policies(
+        r,
+        scenario=args.scenario,
+        duration_s=args.duration,
+        seed=args.seed,
+        lead_time_s=args.lead_time,
+        policies=("gpuwise", *ANCHORS),
+    )
+    rd = scenario_deployment(r, get_scenario(args.scenario), args.duration, None)
     assert rd.deployment.traffic is not None
     reqs = generate(rd.deployment.traffic, args.duration, args.seed)
-    mix = TokenMix.from_samples(reqs.input_tokens, reqs.output_tokens)
-    tested = load_test_for(rd, reqs)(mix)
-    lim = rd.deployment.limits
-    tpot = rd.slo.tpot_s if rd.slo is not None else None
-    model = ReplicaCapacity(rd.perf, lim.max_num_seqs, rd.perf.memory.kv_capacity_tokens, tpot)
-    rate = tested if args.rate_from == "load-test" else model.max_rps(mix)
-    cfg = LifecycleConfig().with_lead_time(rd.perf, rd.gpu.name, rd.deployment.pricing, 120.0)
-    lead = cfg.cold_lead_s(rd.perf, rd.gpu.name, rd.deployment.pricing)
+    tested = comp.calibration.replica_max_rps
+    model_rps = comp.calibration.replica_model_rps
+    rate = tested if args.rate_from == "load-test" else model_rps
+    lead = comp.cold_lead_s
+    initial = comp.initial_replicas
     nb = math.ceil(args.duration / args.bin_s)
     k = np.minimum((reqs.arrival_s // args.bin_s).astype(np.int64), nb - 1)
     counts = np.bincount(k, minlength=nb).astype(float)
@@ -141,10 +142,6 @@ def main() -> None:
             + ", ".join(f"{x:.1f} req/s {y:.1%}" for x, y in zip(xs[1:], ys[1:], strict=True))
         )
     share_in[:, 0] = np.where(lam > 0, 0.0, 1.0)
-    first_min = float(np.sum(reqs.arrival_s < 60.0)) / min(60.0, args.duration)
-    initial = min(
-        max(rd.deployment.replicas.min, math.ceil(first_min / (tested * UTILIZATION))), hi
-    )
     n = len(reqs)
     hull = []
     for mu in np.geomspace(1e-6, 1e-1, 240):
@@ -153,7 +150,7 @@ def main() -> None:
             share_in,
             args.bin_s,
             lead,
-            rd.usd_per_gpu_hour * rd.deployment.tp,
+            rd.usd_per_replica_hour,
             initial,
             rd.deployment.replicas.min,
             hi,
@@ -165,17 +162,9 @@ def main() -> None:
         # any run with attainment att and cost C has mu * att * n - C <= V*(mu) for every mu
         return max(0.0, max(mu * att * n - (mu * a * n - c) for mu, c, a in hull))
 
-    comp = compare_policies(
-        r,
-        scenario=args.scenario,
-        duration_s=args.duration,
-        seed=args.seed,
-        lead_time_s=args.lead_time,
-        policies=("gpuwise", *ANCHORS),
-    )
     print(
         f"\n{args.scenario}, seed {args.seed}: {n:,} requests, per-replica rate {rate:.2f} req/s "
-        f"({args.rate_from}; load test {tested:.2f}, model {model.max_rps(mix):.2f}), lead "
+        f"({args.rate_from}; load test {tested:.2f}, model {model_rps:.2f}), lead "
         f"{lead:.0f} s, ${rd.usd_per_gpu_hour:.2f}/GPU-hour, starting from {initial} ready\n"
     )
     print("| policy | inside SLO | cost | clairvoyant lower bound at that attainment |")

@@ -122,7 +122,9 @@ class SloAwarePolicy:
     _trends: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _trend_held: list[bool] = field(default_factory=list, init=False)
     _faded: list[tuple[float, float]] = field(default_factory=list, init=False)
-    _rate_cache: dict[tuple[int, int], float] = field(default_factory=dict, init=False)
+    _rate_cache: dict[tuple[int, int], tuple[float, float]] = field(
+        default_factory=dict, init=False
+    )  # mix bucket -> (load-tested rate, the model's rate) at its centre
 
     def reset(self) -> None:
         self.needs = []
@@ -153,12 +155,12 @@ class SloAwarePolicy:
         key = (round(math.log(mix.mean_prompt) / step), round(math.log(mix.mean_output) / step))
         centre = self.prior_mix.rescaled(math.exp(key[0] * step), math.exp(key[1] * step))
         if key not in self._rate_cache:
-            self._rate_cache[key] = float(self.load_test(centre))
+            self._rate_cache[key] = (float(self.load_test(centre)), self.capacity.max_rps(centre))
+        measured, model_c = self._rate_cache[key]
         # between the tested mixes the model's sensitivity carries the measurement: it is wrong
         # about a mix's tails, but the same tails are in both, and the ratio is smooth
-        model_c = self.capacity.max_rps(centre)
         ratio = self.capacity.max_rps(mix) / model_c if model_c > 0 else 1.0
-        return self._rate_cache[key] * (ratio if math.isfinite(ratio) and ratio > 0 else 1.0)
+        return measured * (ratio if math.isfinite(ratio) and ratio > 0 else 1.0)
 
     def observed_mix(self, rows: Sequence[Signals]) -> TokenMix:
         """The mix the fleet is serving: tokens computed per second over requests served.
