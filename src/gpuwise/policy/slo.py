@@ -5,7 +5,9 @@ What it does differently from the anchors, and why:
 * **Capacity, not a utilization proxy.** It turns the arrival rate and the token mix the fleet
   serves into replicas with one replica's *sustainable rate* for that mix: measured by a short
   load test when one is given (``load_test``; the simulator's is :mod:`gpuwise.sim.loadtest`),
-  else the performance model's limit (:mod:`gpuwise.policy.capacity`) at ``utilization``. The
+  planned at ``limit_share`` (90%) of it, since at the limit 1% already miss and every
+  under-estimate of the rate becomes a queue; else the performance model's limit
+  (:mod:`gpuwise.policy.capacity`) at ``utilization``. The
   model works from the mix's means and is optimistic on the tails: 2,000-token prompts with
   30-token answers stall every decode behind the prefills that arrive meanwhile, so per-request
   TPOT misses at half the rate the mean iteration time allows; the load test sees that. GPU busy
@@ -16,8 +18,9 @@ What it does differently from the anchors, and why:
   trend in the recent history, at the SLO's percentile, less what the TTFT slack absorbs;
   :func:`~gpuwise.policy.capacity.burst_margin`), and the *hidden ramp* (the steepest ramp that
   Poisson counting noise at the current rate can still hide from the trend test, held for one
-  lead time). A smooth stream costs about nothing for the first; the second is what lets a fleet
-  at flat load absorb a ramp that starts without warning.
+  lead time and for the part of the trend window such a ramp takes to be detected). A smooth
+  stream costs about nothing for the first; the second is what lets a fleet at flat load absorb
+  a ramp that starts without warning.
 * **Cold-start aware.** A replica asked for now serves a lead time later, so it sizes the fleet
   for the rate forecast at ``now + lead`` (a linear trend, robust to steps, or the known daily
   shape), and counts replicas already starting.
@@ -94,6 +97,7 @@ class SloAwarePolicy:
     prior_mix: TokenMix
     utilization: float = 0.8  # only without a load test: the share of the model's limit
     load_test: Callable[[TokenMix], float] | None = None
+    limit_share: float = 0.9  # with a load test: plan at this share of the measured limit
     ttft_slo_s: float = 2.0  # what a queued request may wait: the slack bursts are sized with
     trend_window_s: float = 120.0
     trend_bin_s: float = 10.0
@@ -105,6 +109,7 @@ class SloAwarePolicy:
     shift_window_s: float = 30.0  # arrivals this recent beyond the history's bursts: a new level
     burst_z: float = 1.645  # bursts at the SLO's percentile (95th: 1.645)
     trend_z: float = 3.0  # a slope is a trend only this many standard errors from zero
+    detect_share: float = 0.25  # of the trend window: how late a ramp beyond the noise is seen
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
     backlog_drain_s: float = 60.0
@@ -147,7 +152,11 @@ class SloAwarePolicy:
         With a load test: the measured sustainable rate (it sees the tails the model does not:
         prefill stalls of long prompts, KV and queue fluctuations) at the nearest tested mix,
         one test per ``load_test_step`` of the mean lengths, scaled by the model's ratio
-        between that mix and this one. Without: the model's limit at ``utilization``.
+        between that mix and this one, at ``limit_share`` of it: the limit is the rate at which
+        1% of a steady Poisson stream already misses, and beyond it misses climb steeply (the
+        queue grows without bound), while a rate estimated from 10-60 s of arrivals is off by
+        several percent either way; planning at the limit turns every under-estimate into a
+        queue. Without a load test: the model's limit at ``utilization``.
         """
         if self.load_test is None:
             return self.capacity.max_rps(mix) * self.utilization
@@ -160,7 +169,8 @@ class SloAwarePolicy:
         # between the tested mixes the model's sensitivity carries the measurement: it is wrong
         # about a mix's tails, but the same tails are in both, and the ratio is smooth
         ratio = self.capacity.max_rps(mix) / model_c if model_c > 0 else 1.0
-        return measured * (ratio if math.isfinite(ratio) and ratio > 0 else 1.0)
+        ratio = ratio if math.isfinite(ratio) and ratio > 0 else 1.0
+        return self.limit_share * measured * ratio
 
     def observed_mix(self, rows: Sequence[Signals]) -> TokenMix:
         """The mix the fleet is serving: tokens computed per second over requests served.
@@ -386,7 +396,11 @@ class SloAwarePolicy:
             planned = self.forecast(now_s, level, slope, h)
             # the ramp noise may still hide, on top of where the rate is heading (the trend, or
             # the daily shape, declines included), beyond what the plan already holds
-            unc = max(0.0, self.expected(now_s, level, slope, h) + hidden * h - planned)
+            # with no trend detected, a ramp just beyond what the noise hides is seen only once
+            # it has covered part of the trend window, and it keeps climbing while it is: the
+            # margin covers that delay as well as the horizon
+            h_hidden = h + (self.detect_share * self.trend_window_s if slope <= 0 else 0.0)
+            unc = max(0.0, self.expected(now_s, level, slope, h) + hidden * h_hidden - planned)
             margin = max(eps, unc)
             return planned + margin, margin
 
@@ -500,7 +514,11 @@ class SloAwarePolicy:
             f"{burst.poisson_rps:.1f}); plan {r_cold:.1f} rps at +{cold_h:.0f} s (margin "
             f"{m_cold:.1f}); mix {mix.mean_prompt:.0f}/{mix.mean_output:.0f} tok -> "
             f"{per_rep:.2f} rps/replica "
-            + ("(load test)" if self.load_test is not None else f"(model x{self.utilization:g})")
+            + (
+                f"(load test x{self.limit_share:g})"
+                if self.load_test is not None
+                else f"(model x{self.utilization:g})"
+            )
             + f"; need {need_now} now, {need_cold} at lead"
             + (f", +{backlog} for a queue of {queue:.0f} it should not have" if backlog else "")
             + (f", +{hedge} spot hedge ({f.spot} on spot)" if hedge else "")
