@@ -421,3 +421,17 @@ def test_plans_below_the_measured_limit() -> None:
     assert below.replica_rps(mix) == pytest.approx(0.9 * at_limit.replica_rps(mix))
     r = at_limit.replica_rps(mix)
     assert math.ceil(33.0 / r) < math.ceil(33.0 / below.replica_rps(mix))
+
+
+def test_a_replica_that_just_arrived_is_held_one_lead_time_from_its_arrival() -> None:
+    # 20 rps need fewer than 8 replicas; asked for earlier, the eighth has just become ready
+    hist = rows([20.0] * 600)
+    arrived = policy(load_test=lambda mix: 7.0)
+    arrived.decide(400.0, hist[:400], fleet(8, ready=7))
+    held = arrived.decide(405.0, hist[:405], fleet(8))
+    assert held.desired_replicas == 8 and "hold" in held.reason
+    later = arrived.decide(530.0, hist[:530], fleet(8))
+    assert later.desired_replicas < 8  # a lead time (120 s) after it arrived: let go
+    settled = policy(load_test=lambda mix: 7.0)
+    settled.decide(400.0, hist[:400], fleet(8))
+    assert settled.decide(405.0, hist[:405], fleet(8)).desired_replicas < 8

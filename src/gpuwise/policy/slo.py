@@ -45,8 +45,9 @@ What it does differently from the anchors, and why:
   is asked for where it will be one shift window later; what the next ticks do not confirm is
   cancelled while still provisioning, so it costs seconds of billing.
 * **Scale-down by ski rental.** Letting a replica go and asking for it back costs a lead time of
-  billing; holding it costs its price. So a surplus is held for one lead time, or only for the
-  rate window when the known daily shape is past its peak.
+  billing; holding it costs its price. So a surplus is held for one lead time (counted from the
+  last need for it, or from its arrival if it arrived later), or only for the rate window when
+  the known daily shape is past its peak.
 * **Spot hedge.** A fleet on spot holds ``spot_hedge`` replicas beyond the need: a reclaim
   takes replicas at a notice (30 s to 2 min) shorter than the lead time that replaces them.
 * **Warm pool only when it pays.** The forecast's excess over today's need is held as ready
@@ -124,6 +125,7 @@ class SloAwarePolicy:
     _step_held: list[bool] = field(default_factory=list, init=False)
     _last_step: float = field(default=-math.inf, init=False)
     _prev_fast: tuple[float, float] | None = field(default=None, init=False)
+    _prev_ready: int = field(default=-1, init=False)
     _trends: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _trend_held: list[bool] = field(default_factory=list, init=False)
     _faded: list[tuple[float, float]] = field(default_factory=list, init=False)
@@ -139,6 +141,7 @@ class SloAwarePolicy:
         self._step_held = []
         self._last_step = -math.inf
         self._prev_fast = None
+        self._prev_ready = -1
         self._trends = []
         self._trend_held = []
         self._faded = []
@@ -481,6 +484,13 @@ class SloAwarePolicy:
                 self.needs = [(t, n) for t, n in self.needs if not t0 <= t <= t1]
             self._faded = []
         self.needs.append((now_s, target))
+        # a replica that just became ready was asked for a lead time ago, for the rate forecast
+        # for now: its hold starts when it arrives, not when it was asked for. Otherwise a rate
+        # hovering at a replica's boundary lets it go the tick it arrives, asks for it again the
+        # next, and serves the lead time in between one replica short
+        if 0 <= self._prev_ready < f.ready:
+            self.needs.append((now_s, min(f.ready, f.desired)))
+        self._prev_ready = f.ready
         self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
         if max(target, need_ahead) >= current:
