@@ -58,7 +58,7 @@ def test_every_policy_is_configured_from_one_load_test_that_meets_the_slo() -> N
     assert cal.replica_max_rps < cal.replica_model_rps
     assert cal.slo_attainment is not None and cal.slo_attainment >= 0.99
     gw = c.runs["gpuwise"].decisions[-1].reason
-    assert "(load test)" in gw
+    assert "(load test x0.9)" in gw
 
 
 def test_html_is_self_contained() -> None:

@@ -2,7 +2,8 @@
 
 A reduced ``benchmarks/sim_vs_real.py``: measure the replica's capacity, then replay one schedule
 (50% of capacity for 6 s, then twice the capacity for 1.5 s) against the replica and through the
-simulator with the shipped ``cpu-tiny-llama`` profile and the replica's ``--max-num-seqs``. The
+simulator with a profile fitted on this machine by a short ``gpuwise calibrate`` (the shipped
+``cpu-tiny-llama`` was fitted on another host) and the replica's ``--max-num-seqs``. The
 steady part (requests that arrived before the step) must agree on TTFT p50 and mean TPOT within
 40%, and the queue must build in both worlds during the step, to a similar depth.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +43,9 @@ BURST_S = 1.5
 BURST_FACTOR = 2.0
 RETRY_OTHER_CORES = 0.2
 QUIET_WAIT_S = 4.0  # before each real run, wait this long at most for other work to pause
-TEST_BUDGET_S = 60.0
+TEST_BUDGET_S = 60.0  # the comparison, after the profile is fitted
+CALIBRATE_BUDGET_S = 180
+CATALOG = ROOT / "examples" / "local" / "cpu-tiny.catalog.yaml"
 
 
 def _benchmark() -> ModuleType:
@@ -71,13 +75,36 @@ def _problems(sim: dict[str, Any], real: dict[str, Any], steady: dict[str, dict]
     return out
 
 
-def test_simulation_agrees_with_the_real_engine(replica: Replica) -> None:
-    t0 = time.monotonic()
+def _profile_fitted_here(replica: Replica, out: Path) -> Path:
+    """``gpuwise calibrate --from client`` on the session replica, a short sweep.
+
+    The shipped ``cpu-tiny-llama`` was fitted on one build machine; the same kind of 2-vCPU VM
+    on another host has run this engine up to 2x slower (steady TTFT p50 17-23 ms against the
+    9.5 the shipped profile predicts, with no other process on the VM), so a fixed profile would
+    test the host, not the simulator. What must hold is that a profile fitted *here* predicts
+    the engine here, under a load it was not fitted on (the step to twice the capacity).
+    """
+    r = subprocess.run(
+        [
+            sys.executable, "-m", "gpuwise", "calibrate", replica.base_url, "--gpu", "cpu-local",
+            "--catalog", str(CATALOG), "--from", "client", "--concurrency", "1,2,4",
+            "--max-num-seqs", str(MAX_NUM_SEQS), "--rounds", "2", "--name", "fitted-here",
+            "--out", str(out),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=CALIBRATE_BUDGET_S,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_simulation_agrees_with_the_real_engine(replica: Replica, tmp_path: Path) -> None:
     if not pid_alive(replica.pid):
         pytest.fail(f"the shared replica (pid {replica.pid}) was stopped before this test")
+    profile = _profile_fitted_here(replica, tmp_path / "fitted-here.yaml")
+    t0 = time.monotonic()
     svr = _benchmark()
     spec = svr.with_max_num_seqs(load_spec(svr.DEFAULT_SPEC), "tiny", MAX_NUM_SEQS)
-    resolved = resolve(spec, str(svr.DEFAULT_SPEC), "cpu-tiny-llama")
+    resolved = resolve(spec, str(svr.DEFAULT_SPEC), profile)
     traffic = resolved.deployment("tiny").deployment.traffic
     prompt, output = svr.mean_lengths(traffic, 0)
     cap = svr.measure_capacity(
