@@ -119,7 +119,15 @@ def _evaluate(
     if not t_hi < math.inf:
         t_hi = _NO_TPOT_ITERATION_CAP_S
     t = _fixed_point(c, lam, i_mean, o_mean, t_hi)
+    over_tpot = False
+    if not t < math.inf and t_hi < _NO_TPOT_ITERATION_CAP_S:
+        # no iteration as short as the TPOT target: still fill ``out`` with the latencies at
+        # this rate (at zero load they are the floor the plan reports), then fail on TPOT
+        t = _fixed_point(c, lam, i_mean, o_mean, _NO_TPOT_ITERATION_CAP_S)
+        over_tpot = True
     if not t < math.inf:
+        for k in range(5):
+            out[k] = math.inf
         return 1
     ctx = i_mean + 0.5 * o_mean
     b = lam * o_mean * t
@@ -153,7 +161,7 @@ def _evaluate(
     out[2] = ttft
     out[3] = tpot
     out[4] = e2e
-    if tpot > tpot_lim:
+    if over_tpot or tpot > tpot_lim:
         return 1
     if load >= _SLOT_FILL * max_seqs:
         return 2
