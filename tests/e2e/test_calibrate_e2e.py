@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from gpuwise_cli import LOCAL_CATALOG, run_gpuwise
 
 from gpuwise.catalog import load_catalog
 from gpuwise.live.local_engine import Replica, pid_alive
@@ -15,26 +14,13 @@ from gpuwise.perf import ReplicaConfig, ReplicaPerf, load_profile
 
 pytestmark = [pytest.mark.engine]
 
-ROOT = Path(__file__).resolve().parents[2]
-CATALOG = ROOT / "examples" / "local" / "cpu-tiny.catalog.yaml"
-
-
-def _gpuwise(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gpuwise", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
 
 def test_calibrate_writes_a_profile_that_perf_accepts(replica: Replica, tmp_path: Path) -> None:
     if not pid_alive(replica.pid):
         pytest.fail(f"the shared replica (pid {replica.pid}) was stopped before this test")
     out = tmp_path / "profiles" / "e2e.yaml"
-    r = _gpuwise(
-        "calibrate", replica.base_url, "--gpu", "cpu-local", "--catalog", str(CATALOG),
+    r = run_gpuwise(
+        "calibrate", replica.base_url, "--gpu", "cpu-local", "--catalog", str(LOCAL_CATALOG),
         "--concurrency", "1,2,4", "--prompt-tokens", "16,64,256", "--decode-output-tokens", "64",
         "--requests-per-prompt", "4", "--requests-per-slot", "3", "--name", "e2e",
         "--out", str(out), "--json",
@@ -55,14 +41,14 @@ def test_calibrate_writes_a_profile_that_perf_accepts(replica: Replica, tmp_path
     assert prof.fit_error["median_abs_rel"] < 0.5
 
     # The profile predicts the engine it was fitted on: decode near the measured ITL.
-    cat = load_catalog((CATALOG,))
+    cat = load_catalog((LOCAL_CATALOG,))
     cfg = ReplicaConfig(model=cat.model("tiny"), gpu=cat.gpu("cpu-local"), max_num_seqs=4)
     perf = ReplicaPerf(cfg, prof)
     c1 = next(s for s in doc["steps"] if s["kind"] == "decode" and s["concurrency"] == 1)
     ratio = perf.decode_time_s(1, c1["context_tokens"]) / c1["measured_s"]
     assert 1 / 3 < ratio < 3, ratio
 
-    r = _gpuwise("perf", "tiny", "--gpu", "cpu-local", "--catalog", str(CATALOG),
+    r = run_gpuwise("perf", "tiny", "--gpu", "cpu-local", "--catalog", str(LOCAL_CATALOG),
                  "--profile", str(out), "--max-model-len", "512")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert "(profile: e2e)" in r.stdout

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from gpuwise_cli import LOCAL_CATALOG, run_gpuwise
 
 from gpuwise.live.local_engine import Replica, pid_alive
 from gpuwise.resolve import resolve
@@ -45,7 +45,6 @@ RETRY_OTHER_CORES = 0.2
 QUIET_WAIT_S = 4.0  # before each real run, wait this long at most for other work to pause
 TEST_BUDGET_S = 60.0  # the comparison, after the profile is fitted
 CALIBRATE_BUDGET_S = 180
-CATALOG = ROOT / "examples" / "local" / "cpu-tiny.catalog.yaml"
 
 
 def _benchmark() -> ModuleType:
@@ -84,14 +83,11 @@ def _profile_fitted_here(replica: Replica, out: Path) -> Path:
     test the host, not the simulator. What must hold is that a profile fitted *here* predicts
     the engine here, under a load it was not fitted on (the step to twice the capacity).
     """
-    r = subprocess.run(
-        [
-            sys.executable, "-m", "gpuwise", "calibrate", replica.base_url, "--gpu", "cpu-local",
-            "--catalog", str(CATALOG), "--from", "client", "--concurrency", "1,2,4",
-            "--max-num-seqs", str(MAX_NUM_SEQS), "--rounds", "2", "--name", "fitted-here",
-            "--out", str(out),
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=CALIBRATE_BUDGET_S,
+    r = run_gpuwise(
+        "calibrate", replica.base_url, "--gpu", "cpu-local", "--catalog", str(LOCAL_CATALOG),
+        "--from", "client", "--concurrency", "1,2,4", "--max-num-seqs", str(MAX_NUM_SEQS),
+        "--rounds", "2", "--name", "fitted-here", "--out", str(out),
+        timeout_s=CALIBRATE_BUDGET_S,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     return out

@@ -7,12 +7,11 @@ What it does differently from the anchors, and why:
   load test when one is given (``load_test``; the simulator's is :mod:`gpuwise.sim.loadtest`),
   planned at ``limit_share`` (90%) of it, since at the limit 1% already miss and every
   under-estimate of the rate becomes a queue; else the performance model's limit
-  (:mod:`gpuwise.policy.capacity`) at ``utilization``. The
-  model works from the mix's means and is optimistic on the tails: 2,000-token prompts with
-  30-token answers stall every decode behind the prefills that arrive meanwhile, so per-request
-  TPOT misses at half the rate the mean iteration time allows; the load test sees that. GPU busy
-  is ~100% whenever anything runs and KV usage depends on the mix, so neither says how many
-  replicas are needed.
+  (:mod:`gpuwise.policy.capacity`) at ``utilization``. The model works from the mix's means
+  and is optimistic on the tails: 2,000-token prompts with 30-token answers stall every decode
+  behind the prefills that arrive meanwhile, so per-request TPOT misses at half the rate the
+  mean iteration time allows; the load test sees that. GPU busy is ~100% whenever anything runs
+  and KV usage depends on the mix, so neither says how many replicas are needed.
 * **Margins from the arrivals, not a fixed factor.** On top of the forecast it holds the larger
   of two measured margins: the *bursts* (how far the arrivals in 5-60 s windows rose above their
   trend in the recent history, at the SLO's percentile, less what the TTFT slack absorbs;
