@@ -285,7 +285,9 @@ def test_a_queue_adds_replicas_only_when_the_ready_fleet_should_keep_up() -> Non
     left = pol.decide(400.0, rows(base, shrinking), fleet(need))
     assert left.desired_replicas == need  # a queue left over from an outage drains itself
     pol.reset()
-    waiting = pol.decide(400.0, rows(base, growing), replace(fleet(need), ready=2, starting=4))
+    waiting = pol.decide(
+        400.0, rows(base, growing), replace(fleet(need), ready=2, starting=need - 2)
+    )
     assert waiting.desired_replicas == need  # replicas are on the way: more would come late
 
 
@@ -384,14 +386,46 @@ def test_a_step_still_climbing_is_asked_for_where_it_goes_and_not_held() -> None
     assert out[len(rates)].desired_replicas >= math.ceil(150 / 7.0)
 
 
-def test_a_fleet_on_spot_holds_a_hedge() -> None:
-    pol = policy(load_test=lambda mix: 7.0)
+def test_a_fleet_on_spot_holds_the_hedge_it_is_given() -> None:
+    pol = policy(load_test=lambda mix: 7.0, spot_hedge=1)
     hist = rows([30.0] * 400)
     on_demand = pol.decide(400.0, hist, fleet(6))
     pol.reset()
     spot = pol.decide(400.0, hist, replace(fleet(6), spot=6))
     assert spot.desired_replicas == on_demand.desired_replicas + 1
     assert "+1 spot hedge (6 on spot)" in spot.reason
+
+
+def test_after_a_loss_it_races_replacements_and_stops_once_whole() -> None:
+    # Two replicas vanish (a node failure: fewer serving than the target): it asks for them
+    # back plus race_share (2) per replica short of the need now. A fleet short only because it
+    # is growing (serving = target) does not race, and once the ready fleet covers the need now
+    # the race ends (the extra ones are cancelled while provisioning)
+    hist = rows([30.0] * 400)
+    pol = policy(load_test=lambda mix: 7.0)
+    whole = pol.decide(400.0, hist, fleet(6))
+    m = re.search(r"need (\d+) now", whole.reason)
+    assert m is not None and "racing" not in whole.reason
+    need_now, target = int(m.group(1)), whole.desired_replicas
+    ready = need_now - 2
+    lost = pol.decide(405.0, hist, replace(fleet(target), ready=ready))
+    assert lost.desired_replicas == target + 2 * 2
+    assert "+4 racing: 2 short of the need now after a loss" in lost.reason
+    # the next tick: the target was applied (the new ones count as starting), still short
+    racing = pol.decide(410.0, hist, replace(fleet(target + 4), ready=ready, starting=8))
+    assert racing.desired_replicas == target + 4
+    back = pol.decide(415.0, hist, replace(fleet(target + 4), ready=need_now, starting=6))
+    assert back.desired_replicas < target + 4 and "racing" not in back.reason
+    pol.reset()
+    short_growing = replace(fleet(target), ready=ready, starting=target - ready)
+    pol.decide(400.0, hist, short_growing)
+    growing = pol.decide(405.0, hist, short_growing)
+    assert "racing" not in growing.reason
+    pol.reset()
+    # a live controller's ReplicaSet recreates the pods: serving = target, but ready dropped
+    pol.decide(400.0, hist, fleet(target))
+    live = pol.decide(405.0, hist, replace(fleet(target), ready=ready, starting=target - ready))
+    assert live.desired_replicas == target + 4
 
 
 def _plan_margin(reason: str) -> float:

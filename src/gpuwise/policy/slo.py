@@ -44,11 +44,21 @@ What it does differently from the anchors, and why:
   is asked for where it will be one shift window later; what the next ticks do not confirm is
   cancelled while still provisioning, so it costs seconds of billing.
 * **Scale-down by ski rental.** Letting a replica go and asking for it back costs a lead time of
-  billing; holding it costs its price. So a surplus is held for one lead time (counted from the
-  last need for it, or from its arrival if it arrived later), or only for the rate window when
-  the known daily shape is past its peak.
-* **Spot hedge.** A fleet on spot holds ``spot_hedge`` replicas beyond the need: a reclaim
-  takes replicas at a notice (30 s to 2 min) shorter than the lead time that replaces them.
+  billing; holding it costs its price. So a surplus is held for one lead time from the last
+  need for it, or only for the rate window when the known daily shape is past its peak. A
+  replica that arrives is held at least ``arrival_hold_s`` (30 s), so a rate hovering at a
+  replica's boundary does not let it go the tick it arrives and ask for it back the next.
+* **Racing replacements after a loss.** A node failure or a spot reclaim leaves the fleet
+  short of what it needs now for a whole lead time, and the lead time is drawn (on-demand
+  fallback capacity has a wide spread). So after a loss it asks for ``race_share`` (2) extra
+  replicas per missing one and, once enough are ready, cancels those still provisioning (the
+  lifecycle cancels the slowest first): the first replacements are the fastest of several
+  draws, for the billing of the cancelled ones' provisioning seconds. This assumes that
+  cancelling a provisioning replica stops its bill (a controller that terminates the instance,
+  as SkyServe does, or Karpenter with a short ``consolidateAfter``; not the cluster
+  autoscaler, whose empty node stays 10 minutes). Measured on the spot wave, it beats a
+  standing ``spot_hedge`` (SkyServe's ``num_overprovision``, 0 by default): the hedge is paid
+  all day, the race only while the fleet is short.
 * **Warm pool only when it pays.** The forecast's excess over today's need is held as ready
   headroom, or as a warm pool when a warm replica is billed less than a ready one.
 
@@ -113,7 +123,9 @@ class SloAwarePolicy:
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
     backlog_drain_s: float = 60.0
-    spot_hedge: int = 1  # replicas held beyond the need while the fleet runs on spot
+    spot_hedge: int = 0  # replicas held beyond the need while the fleet runs on spot
+    race_share: float = 2.0  # after a loss, extra requests per replica short of the need now
+    arrival_hold_s: float = 30.0  # a replica that just arrived is held at least this long
     seasonality: Seasonality | None = None
     name: str = "gpuwise"
     interval_s: float = 5.0
@@ -125,6 +137,8 @@ class SloAwarePolicy:
     _last_step: float = field(default=-math.inf, init=False)
     _prev_fast: tuple[float, float] | None = field(default=None, init=False)
     _prev_ready: int = field(default=-1, init=False)
+    _prev_desired: int = field(default=-1, init=False)
+    _lost: bool = field(default=False, init=False)
     _trends: list[tuple[float, float, float]] = field(default_factory=list, init=False)
     _trend_held: list[bool] = field(default_factory=list, init=False)
     _faded: list[tuple[float, float]] = field(default_factory=list, init=False)
@@ -141,6 +155,8 @@ class SloAwarePolicy:
         self._last_step = -math.inf
         self._prev_fast = None
         self._prev_ready = -1
+        self._prev_desired = -1
+        self._lost = False
         self._trends = []
         self._trend_held = []
         self._faded = []
@@ -484,11 +500,20 @@ class SloAwarePolicy:
             self._faded = []
         self.needs.append((now_s, target))
         # a replica that just became ready was asked for a lead time ago, for the rate forecast
-        # for now: its hold starts when it arrives, not when it was asked for. Otherwise a rate
-        # hovering at a replica's boundary lets it go the tick it arrives, asks for it again the
-        # next, and serves the lead time in between one replica short
+        # for now: it is held from its arrival, not only from when it was asked for. Otherwise a
+        # rate hovering at a replica's boundary lets it go the tick it arrives, asks for it again
+        # the next, and serves the lead time in between one replica short. Held arrival_hold_s,
+        # not a lead time: that would also hold what a rise that faded meanwhile asked for
+        # a loss: fewer serving than the target last applied (the simulator's lifecycle, which
+        # does not replace what died), or fewer ready although the target did not go down (a
+        # controller whose ReplicaSet recreates the pods at once)
+        lost_now = f.serving < f.desired or (
+            f.ready < self._prev_ready and f.desired >= self._prev_desired
+        )
+        self._prev_desired = f.desired
         if 0 <= self._prev_ready < f.ready:
-            self.needs.append((now_s, min(f.ready, f.desired)))
+            held_from = now_s - max(0.0, hold_s - self.arrival_hold_s)
+            self.needs.append((held_from, min(f.ready, f.desired)))
         self._prev_ready = f.ready
         self.needs = [(t, n) for t, n in self.needs if t > now_s - max(hold_s, 1e-9) - 1e-9]
         current = f.desired
@@ -514,6 +539,23 @@ class SloAwarePolicy:
             else:
                 desired = current
                 step = f"hold (need {target}; max {floor_n} in the last {hold_s:.0f} s)"
+        # replicas lost (fewer serving than the target last applied: a node failed, a spot
+        # reclaim) leave the fleet short of what it needs now until replacements arrive, and
+        # the lead time is drawn: racing extra requests and cancelling the slowest once enough
+        # are ready brings the first ones sooner (the minimum of several draws) for the billing
+        # of the cancelled ones' provisioning. Only after a loss: a ramp's shortfall is the
+        # forecast's to cover, and racing it doubles what a fading step costs
+        race = 0
+        short = need_now + hedge - f.ready
+        if lost_now:
+            self._lost = True
+        elif short <= 0:
+            self._lost = False
+        if self._lost and short > 0 and self.race_share > 0:
+            race = math.ceil(self.race_share * short - 1e-9)
+            if target + race > desired:
+                desired = target + race
+                step += f" (+{race} racing: {short} short of the need now after a loss)"
         desired = f.clamp(desired)
         reason = (
             f"gpuwise {step}: rate {level:.1f} rps (last {self.fast_window_s:.0f} s "
