@@ -291,6 +291,26 @@ def test_a_queue_adds_replicas_only_when_the_ready_fleet_should_keep_up() -> Non
     assert waiting.desired_replicas == need  # replicas are on the way: more would come late
 
 
+def test_a_queue_growing_while_nothing_is_on_its_way_is_drained_as_it_will_be() -> None:
+    # two ready replicas, nothing starting, and a queue that grew by 450 in 10 s: it keeps
+    # growing until what is asked for now arrives (for at most client_patience_s), so the
+    # request covers the rate's need plus what drains that backlog within backlog_drain_s
+    pol = policy(load_test=lambda mix: 7.0)
+    growing = [0.0] * 390 + [float(50 * k) for k in range(10)]
+    short = pol.decide(400.0, rows([30.0] * 400, growing), fleet(2))
+    m = re.search(r"need (\d+) now, (\d+) at lead, \+(\d+) for a queue", short.reason)
+    assert m is not None, short.reason
+    now_n, lead_n, extra = (int(g) for g in m.groups())
+    r = re.search(r"-> ([0-9.]+) rps/replica", short.reason)
+    assert r is not None
+    per_rep = float(r.group(1))  # the load test's 7.0 x limit_share, scaled to the mix
+    excess = 450.0 - 2 * per_rep * pol.ttft_slo_s
+    grow = 450.0 / pol.fast_window_s  # the queue 10 s ago was empty
+    at_arrival = excess + grow * min(120.0, pol.client_patience_s)
+    assert abs(extra - at_arrival / pol.backlog_drain_s / per_rep) < 1.0
+    assert short.desired_replicas == max(now_n, lead_n) + extra
+
+
 def test_scale_down_holds_one_lead_time_or_the_rate_window_past_the_daily_peak() -> None:
     hist = rows([60.0] * 400 + [20.0] * 300)
 

@@ -37,9 +37,11 @@ What it does differently from the anchors, and why:
   in between.
 * **Queue.** A queue while replicas are on their way is expected, and replicas asked for it now
   would come after the clients gave up; only a queue that grows although the ready fleet is as
-  large as the need adds replicas (the per-replica rate was optimistic). But no replica is let
-  go while the backlog exceeds what the ready fleet clears within the TTFT slack: every new
-  request waits behind it.
+  large as the need adds replicas (the per-replica rate was optimistic), or one that grows
+  while nothing is on its way (a fleet short before the policy could act): it will still be
+  there when what is asked for now arrives, so it asks for what drains it then. But no
+  replica is let go while the backlog exceeds what the ready fleet clears within the TTFT
+  slack: every new request waits behind it.
 * **A step still climbing** (the fast rate rising beyond its noise from one tick to the next)
   is asked for where it will be one shift window later; what the next ticks do not confirm is
   cancelled while still provisioning, so it costs seconds of billing.
@@ -123,6 +125,7 @@ class SloAwarePolicy:
     max_growth_per_lead: float = 2.0  # never plan for more than this factor within one lead time
     lead_margin: float = 1.15  # the lead time is drawn; plan for a slower start than the median
     backlog_drain_s: float = 60.0
+    client_patience_s: float = 60.0  # how long a queued client waits before it gives up
     spot_hedge: int = 0  # replicas held beyond the need while the fleet runs on spot
     race_share: float = 2.0  # after a loss, extra requests per replica short of the need now
     arrival_hold_s: float = 30.0  # a replica that just arrived is held at least this long
@@ -472,12 +475,21 @@ class SloAwarePolicy:
         # should not have, one that grows beyond what it clears within the TTFT slack although
         # the fleet is as large as the need, says the per-replica rate is too optimistic: then
         # add what drains it within backlog_drain_s. (A queue left over from an outage shrinks.)
+        # Nor is a queue that grows while nothing is on its way expected: see below
         backlog = 0
         excess = queue - max(f.ready, 0) * per_rep * self.ttft_slo_s
         before = window(signals_history, now_s - self.fast_window_s, self.fast_window_s)
         growing = bool(before) and queue > _num(before[-1].queue_depth)
         if f.ready >= need and excess > 0 and growing:
             backlog = _replicas(excess / self.backlog_drain_s, per_rep)
+        elif excess > 0 and growing and f.starting == 0:
+            # a backlog that nothing on its way was asked for (the fleet was short before the
+            # policy could act, or a rise outran the margin): it grows until what is asked for
+            # now arrives, for at most as long as clients wait, and every request behind it
+            # misses; ask for what drains it, as it will be then, within backlog_drain_s
+            grow = (queue - _num(before[-1].queue_depth)) / self.fast_window_s
+            at_arrival = excess + grow * min(f.cold_lead_s, self.client_patience_s)
+            backlog = _replicas(at_arrival / self.backlog_drain_s, per_rep)
         target = need + backlog
         # ski rental: letting a replica go and asking for it again costs a lead time of billing
         # (every second from provisioning to ready is paid) and the SLO meanwhile; holding it
