@@ -465,8 +465,8 @@ class SloAwarePolicy:
             how = "ramp held as ready headroom (a warm replica costs as much and does not serve)"
         need = max(need_now, fc)
         # a spot reclaim takes replicas at a notice shorter than the lead time that brings
-        # them back, so a fleet on spot holds a hedge (SkyServe's num_overprovision); it is
-        # cheap where spot is: the hedge replica costs the spot price
+        # them back, so a fleet on spot may hold a hedge (SkyServe's num_overprovision; 0 by
+        # default: racing replacements after a loss, below, measured better on the spot wave)
         hedge = self.spot_hedge if f.spot > 0 else 0
         need += hedge
         # A queue while replicas are on their way is expected: they were asked for the rate,
@@ -511,11 +511,6 @@ class SloAwarePolicy:
                 self.needs = [(t, n) for t, n in self.needs if not t0 <= t <= t1]
             self._faded = []
         self.needs.append((now_s, target))
-        # a replica that just became ready was asked for a lead time ago, for the rate forecast
-        # for now: it is held from its arrival, not only from when it was asked for. Otherwise a
-        # rate hovering at a replica's boundary lets it go the tick it arrives, asks for it again
-        # the next, and serves the lead time in between one replica short. Held arrival_hold_s,
-        # not a lead time: that would also hold what a rise that faded meanwhile asked for
         # a loss: fewer serving than the target last applied (the simulator's lifecycle, which
         # does not replace what died), or fewer ready although the target did not go down (a
         # controller whose ReplicaSet recreates the pods at once)
@@ -523,6 +518,11 @@ class SloAwarePolicy:
             f.ready < self._prev_ready and f.desired >= self._prev_desired
         )
         self._prev_desired = f.desired
+        # a replica that just became ready was asked for a lead time ago, for the rate forecast
+        # for now: it is held from its arrival, not only from when it was asked for. Otherwise a
+        # rate hovering at a replica's boundary lets it go the tick it arrives, asks for it again
+        # the next, and serves the lead time in between one replica short. Held arrival_hold_s,
+        # not a lead time: that would also hold what a rise that faded meanwhile asked for
         if 0 <= self._prev_ready < f.ready:
             held_from = now_s - max(0.0, hold_s - self.arrival_hold_s)
             self.needs.append((held_from, min(f.ready, f.desired)))
@@ -551,12 +551,12 @@ class SloAwarePolicy:
             else:
                 desired = current
                 step = f"hold (need {target}; max {floor_n} in the last {hold_s:.0f} s)"
-        # replicas lost (fewer serving than the target last applied: a node failed, a spot
-        # reclaim) leave the fleet short of what it needs now until replacements arrive, and
-        # the lead time is drawn: racing extra requests and cancelling the slowest once enough
-        # are ready brings the first ones sooner (the minimum of several draws) for the billing
-        # of the cancelled ones' provisioning. Only after a loss: a ramp's shortfall is the
-        # forecast's to cover, and racing it doubles what a fading step costs
+        # replicas lost (a node failed, a spot reclaim: lost_now above) leave the fleet short
+        # of what it needs now until replacements arrive, and the lead time is drawn: racing
+        # extra requests and cancelling the slowest once enough are ready brings the first ones
+        # sooner (the minimum of several draws) for the billing of the cancelled ones'
+        # provisioning. Only after a loss: a ramp's shortfall is the forecast's to cover, and
+        # racing it doubles what a fading step costs
         race = 0
         short = need_now + hedge - f.ready
         if lost_now:
