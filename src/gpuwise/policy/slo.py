@@ -479,7 +479,8 @@ class SloAwarePolicy:
         backlog = 0
         excess = queue - max(f.ready, 0) * per_rep * self.ttft_slo_s
         before = window(signals_history, now_s - self.fast_window_s, self.fast_window_s)
-        growing = bool(before) and queue > _num(before[-1].queue_depth)
+        queue_before = _num(before[-1].queue_depth) if before else queue
+        growing = queue > queue_before
         if f.ready >= need and excess > 0 and growing:
             backlog = _replicas(excess / self.backlog_drain_s, per_rep)
         elif excess > 0 and growing and f.starting == 0:
@@ -487,7 +488,7 @@ class SloAwarePolicy:
             # policy could act, or a rise outran the margin): it grows until what is asked for
             # now arrives, for at most as long as clients wait, and every request behind it
             # misses; ask for what drains it, as it will be then, within backlog_drain_s
-            grow = (queue - _num(before[-1].queue_depth)) / self.fast_window_s
+            grow = (queue - queue_before) / self.fast_window_s
             at_arrival = excess + grow * min(f.cold_lead_s, self.client_patience_s)
             backlog = _replicas(at_arrival / self.backlog_drain_s, per_rep)
         target = need + backlog
@@ -557,7 +558,6 @@ class SloAwarePolicy:
         # sooner (the minimum of several draws) for the billing of the cancelled ones'
         # provisioning. Only after a loss: a ramp's shortfall is the forecast's to cover, and
         # racing it doubles what a fading step costs
-        race = 0
         short = need_now + hedge - f.ready
         if lost_now:
             self._lost = True
