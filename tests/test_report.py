@@ -48,6 +48,33 @@ def test_rows_account_for_every_request_and_the_oracle_is_the_unit() -> None:
     assert set(dom) == {"hpa", "knative-kpa", "fixed-peak"}
 
 
+def test_an_extra_policy_runs_under_the_same_rules_as_the_named_ones() -> None:
+    # the same HPA, passed as an object under another name, gives the named run's row exactly:
+    # same requests, lifecycle, starting fleet and observe-only window
+    from gpuwise.errors import UserError
+    from gpuwise.policy import HpaPolicy
+
+    c = small()
+    again = HpaPolicy(metric="kv_usage", target=c.calibration.kv_usage)
+    kw = dict(duration_s=600.0, seed=0, lead_time_s=120.0)
+    r = resolve_spec(SPEC)
+    e = compare_policies(
+        r,
+        scenario="double-in-5-min",
+        policies=["oracle"],
+        extra_policies={"hpa again": again},
+        **kw,
+    )
+    assert [x.policy for x in e.rows] == ["oracle", "hpa again"]
+    mine, named = e.row("hpa again").as_dict(), c.row("hpa").as_dict()
+    assert mine.pop("policy") == "hpa again" and named.pop("policy") == "hpa"
+    assert mine == named
+    with pytest.raises(UserError, match="hpa"):
+        compare_policies(
+            r, scenario="double-in-5-min", policies=["hpa"], extra_policies={"hpa": again}, **kw
+        )
+
+
 def test_every_policy_is_configured_from_one_load_test_that_meets_the_slo() -> None:
     # the anchors' targets are measured at 80% of the load-tested limit, where one replica
     # keeps the SLO (not at the capacity model's, which is optimistic); the oracle plans at

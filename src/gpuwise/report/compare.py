@@ -28,8 +28,8 @@ an overload the operator's load test would have shown.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -409,14 +409,22 @@ def compare_policies(
     lifecycle: LifecycleConfig | None = None,
     signal_interval_s: float = 1.0,
     observe_only_s: float = OBSERVE_ONLY_S,
+    extra_policies: Mapping[str, Policy] | None = None,
 ) -> Comparison:
     """Run each named policy on ``scenario``; see module doc. ``lead_time_s`` pins the median
-    scale-up lead time (request to ready) by setting the node provisioning time."""
+    scale-up lead time (request to ready) by setting the node provisioning time.
+    ``extra_policies`` are run after them under the same rules (requests, lifecycle, faults,
+    starting fleet, observe-only window), each reported under its key: what a benchmark uses to
+    put a variant (a differently configured oracle, a tuned policy) on the same table."""
     if not (math.isfinite(duration_s) and duration_s > 0):
         raise UserError(f"duration must be > 0 seconds, got {duration_s!r}")
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise UserError(f"unknown policy {', '.join(unknown)}; known: {', '.join(POLICIES)}")
+    extra = dict(extra_policies or {})
+    taken = sorted(set(extra) & set(policies))
+    if taken:
+        raise UserError(f"extra policy name {', '.join(taken)} is already a named policy here")
     sc = get_scenario(scenario)
     rd = scenario_deployment(resolved, sc, duration_s, deployment)
     d = rd.deployment
@@ -444,18 +452,24 @@ def compare_policies(
     runs: dict[str, AutoscaleRun] = {}
     rows: list[PolicyRow] = []
     faults = sc.fault_events(duration_s)
-    for name in policies:
-        pol = build_policy(
+    named = (
+        (
             name,
-            rd=rd,
-            calibration=cal,
-            mix=mix,
-            traffic=d.traffic,
-            duration_s=duration_s,
-            arrivals_s=requests.arrival_s,
-            cold_lead_s=cold_lead_p90,
-            load_test=load_test,
+            build_policy(
+                name,
+                rd=rd,
+                calibration=cal,
+                mix=mix,
+                traffic=d.traffic,
+                duration_s=duration_s,
+                arrivals_s=requests.arrival_s,
+                cold_lead_s=cold_lead_p90,
+                load_test=load_test,
+            ),
         )
+        for name in policies
+    )
+    for name, pol in (*named, *extra.items()):
         start = initial
         if isinstance(pol, FixedPolicy):
             start = min(pol.replicas, d.replicas.max)
@@ -474,7 +488,7 @@ def compare_policies(
             observe_only_s=observe_only_s,
         )
         runs[name] = run
-        rows.append(summarize_run(run))
+        rows.append(replace(summarize_run(run), policy=name))
     if "oracle" in runs:
         oc = runs["oracle"].billing.usd
         rows = [
