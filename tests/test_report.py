@@ -11,9 +11,11 @@ import sys
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gpuwise.report import Comparison, compare_policies, render_html, write_html
+from gpuwise.report.story import find_rise, tell
 from gpuwise.resolve import resolve_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,10 +92,43 @@ def test_every_policy_is_configured_from_one_load_test_that_meets_the_slo() -> N
 
 def test_html_is_self_contained() -> None:
     html = render_html(small(), "gpuwise compare-policies ...")
-    assert html.count("<svg") == 1 + 3 * 5  # the frontier, then three figures per policy
+    # the story's two figures, the frontier, then three figures per policy
+    assert html.count("<svg") == 2 + 1 + 3 * 5
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=|@import|url\(http", html)
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
+
+
+def test_find_rise_locates_a_step_and_ignores_a_flat_load() -> None:
+    # 10 req/s for 600 s, then 40 req/s: the one-minute mean climbs over the minute after 600 s
+    rng = np.random.default_rng(0)
+    a = np.sort(np.concatenate([rng.uniform(0, 600, 6000), rng.uniform(600, 1200, 24000)]))
+    rise = find_rise(a, 1200.0)
+    assert rise is not None
+    assert 590 <= rise.start_s <= 620 and 640 <= rise.end_s <= 670
+    assert rise.from_rps == pytest.approx(10, rel=0.15) and rise.to_rps > 0.9 * 40 * 0.9
+    assert find_rise(np.sort(rng.uniform(0, 1200, 12000)), 1200.0) is None
+
+
+def test_the_story_tells_what_each_policy_did_in_the_moment() -> None:
+    c = small()
+    story = tell(c)
+    assert story is not None
+    # double-in-5-min over 600 s: the ramp starts a third of the way in
+    assert 150 <= story.event_s <= 260
+    assert {m.policy for m in story.moments} == {r.policy for r in c.rows}
+    w0, w1 = story.window_s
+    for m in story.moments:
+        run = c.runs[m.policy]
+        req = run.requests
+        arrived = int(((req.arrival_s >= w0) & (req.arrival_s < w1)).sum())
+        assert arrived <= m.requests and 0 <= m.failed <= m.missed <= m.requests
+        missed = int((~req.slo_met(run.slo)).sum())
+        assert m.missed <= missed
+        if m.ready_for_peak_s == m.ready_for_peak_s:  # not NaN: it was short first
+            assert m.short_s <= m.ready_for_peak_s
+    g = c.row("gpuwise")
+    assert f"{g.slo_attainment:.2%}" in story.headline and f"${g.cost_usd:,.2f}" in story.headline
 
 
 def _browser() -> str | None:
@@ -129,7 +164,8 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     ).stdout
     figures = int(re.search(r'data-figures="(\d+)"', dom).group(1))
     drawn = int(re.search(r'data-figures-drawn="(\d+)"', dom).group(1))
-    assert figures == 16 and drawn == figures
+    assert figures == 18 and drawn == figures
+    assert "The story" in dom and "Pareto-dominates" in dom
     sizes = re.findall(r'data-rendered="(\d+)x(\d+)"', dom)
     assert len(sizes) == figures
     assert all(int(w) > 0 and int(h) > 0 for w, h in sizes)
@@ -183,7 +219,7 @@ def test_cli_compare_policies_json(tmp_path: Path) -> None:
     assert [r["policy"] for r in doc["rows"]] == ["gpuwise", "keda", "oracle"]
     assert doc["scenario"] == "flash-crowd-5x" and doc["report"] == str(out)
     assert "keda" in doc["dominance"]
-    assert out.is_file() and out.read_text().count("<svg") == 10
+    assert out.is_file() and out.read_text().count("<svg") == 2 + 1 + 3 * 3
 
 
 def test_cli_compare_policies_rejects_unknown_names() -> None:

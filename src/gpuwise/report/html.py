@@ -1,10 +1,12 @@
 """The policy comparison as one self-contained HTML file (inline SVG, no network, no script deps).
 
-Per policy: replicas ready / starting / warm over time against the load (the replicas the load
-needs at the SLO), the engines' queue depth, and p95 TTFT over time; for all: the cost /
-attainment frontier with the oracle's cost, and the results table. A few lines of inline script
-only record each figure's rendered size on the page (``data-rendered``), which the tests read
-back from a headless browser.
+It opens with the story (``gpuwise.report.story``): the moment that tests the policies, what
+each did in it, and every policy's replicas and p95 TTFT on shared axes with the moment shaded,
+so that a reader sees the spike before the table. Per policy: replicas ready / starting / warm
+over time against the load (the replicas the load needs at the SLO), the engines' queue depth,
+and p95 TTFT over time; for all: the cost / attainment frontier with the oracle's cost, and the
+results table. A few lines of inline script only record each figure's rendered size on the page
+(``data-rendered``), which the tests read back from a headless browser.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gpuwise.report.compare import Comparison, PolicyRow
+from gpuwise.report.compare import ANCHORS, Comparison, PolicyRow
+from gpuwise.report.story import Story, tell
 from gpuwise.report.svg import PALETTE, Series, line_chart, scatter
 from gpuwise.sim.autoscale import AutoscaleRun
 from gpuwise.sim.results import grouped_percentiles
@@ -117,11 +120,102 @@ def policy_figures(c: Comparison, name: str) -> list[str]:
     return [reps, q, ttft]
 
 
-def frontier(c: Comparison) -> str:
-    pts = [
-        (r.policy, r.cost_usd, r.slo_attainment, PALETTE[i % len(PALETTE)])
-        for i, r in enumerate(c.rows)
+def _color(c: Comparison, policy: str) -> str:
+    """One color per policy, the same in every figure (its row's place in the table)."""
+    names = [r.policy for r in c.rows]
+    return PALETTE[names.index(policy) % len(PALETTE)]
+
+
+def story_section(c: Comparison, story: Story) -> list[str]:
+    """The moment that tests the policies, told first: what happens, what each policy did in
+    it, and two figures with every policy on the same axes and the moment shaded."""
+    w0, w1 = story.window_s
+    rows = []
+    order = sorted(story.moments, key=lambda m: (m.missed, c.row(m.policy).cost_usd))
+    for m in order:
+        r = c.row(m.policy)
+        if not math.isfinite(m.short_s):
+            short, back = "never", "-"
+        else:
+            short = f"{m.short_s:,.0f} s"
+            back = (
+                f"{m.ready_for_peak_s:,.0f} s ({m.ready_for_peak_s - m.short_s:,.0f} s short)"
+                if math.isfinite(m.ready_for_peak_s)
+                else f"not in the window (at most {m.peak_ready})"
+            )
+        share = m.missed / m.requests if m.requests else 0.0
+        rows.append(
+            f"<tr><td>{escape(m.policy)}</td><td>{escape(short)}</td><td>{escape(back)}</td>"
+            f"<td>{m.missed:,} of {m.requests:,} ({share:.1%})</td><td>{m.failed:,}</td>"
+            f"<td>{r.slo_attainment:.2%}</td><td>${r.cost_usd:,.2f}</td></tr>"
+        )
+    n = story.peak_replicas
+    tbl = (
+        f"<table><tr><th>policy</th><th>fewer than {n} ready from</th><th>{n} ready again at</th>"
+        f"<th>requests in the window outside the SLO</th><th>of them failed or timed out</th>"
+        f"<th>whole run: inside SLO</th><th>whole run: cost</th></tr>{''.join(rows)}</table>"
+    )
+    shown = [r.policy for r in c.rows if r.policy == "gpuwise" or r.policy in ANCHORS]
+    shown += [r.policy for r in c.rows if r.policy == "oracle"]
+    span = [(w0, w1, "the moment", "#ff7f0e")]
+    any_run = c.runs[shown[0]] if shown else next(iter(c.runs.values()))
+    t, rate = _binned(any_run, "arrival_rate_rps")
+    lim = c.calibration.replica_max_rps
+    series = [Series("load (replicas needed)", t, rate / lim if lim > 0 else rate, "#444", "4 3")]
+    lat = []
+    for name in shown:
+        tr, ready = _binned(c.runs[name], "replicas_ready")
+        wide = 2.4 if name == "gpuwise" else 1.2
+        dash = "2 2" if name == "oracle" else ""
+        series.append(Series(name, tr, ready, _color(c, name), dash, wide))
+        tt, p95 = _ttft_p95(c.runs[name])
+        lat.append(Series(name, tt, p95, _color(c, name), dash, wide))
+    hl = []
+    if c.slo and c.slo.get("ttft_s"):
+        hl.append((float(c.slo["ttft_s"]), f"TTFT SLO {c.slo['ttft_s']:g} s", "#d62728"))
+    # a policy that overshoots far (KEDA's refills to the maximum) would flatten the rest
+    top = 0.0
+    for x in series:
+        top = max(top, float(np.nanmax(x.ys)) if len(x.ys) and np.isfinite(x.ys).any() else 0.0)
+    cut = 2.5 * max(story.peak_replicas, 1)
+    y_max = cut if top > cut else None
+    figs = [
+        line_chart(
+            series,
+            title="ready replicas of each policy against the load"
+            + (f" (axis cut at {cut:.0f}; higher drawn at the top)" if y_max else ""),
+            y_max=y_max,
+            x_label="time (s)",
+            y_label="replicas",
+            width=960,
+            height=260,
+            spans=span,
+        ),
+        line_chart(
+            lat,
+            title="p95 TTFT of each policy (10 s bins)",
+            x_label="time (s)",
+            y_label="seconds (log)",
+            width=960,
+            height=260,
+            hlines=hl,
+            log_y=True,
+            spans=span,
+        ),
     ]
+    return [
+        "<h2>The story</h2>",
+        f"<p>{escape(story.event)} The window shaded below, {w0:,.0f}-{w1:,.0f} s, runs from "
+        f"then to one lead time (and a minute to drain) after the load reached its new level: "
+        f"the time any policy needs to answer it.</p>",
+        f"<p><b>{escape(story.headline)}</b></p>" if story.headline else "",
+        tbl,
+        f"<div class='figs'>{''.join(figs)}</div>",
+    ]
+
+
+def frontier(c: Comparison) -> str:
+    pts = [(r.policy, r.cost_usd, r.slo_attainment, _color(c, r.policy)) for r in c.rows]
     vl = []
     for r in c.rows:
         if r.policy == "oracle":
@@ -204,6 +298,9 @@ def render_html(c: Comparison, command: str = "") -> str:
     ]
     if command:
         parts.append(f"<p class='note'>Command: <code>{escape(command)}</code></p>")
+    story = tell(c)
+    if story is not None:
+        parts += story_section(c, story)
     parts += ["<h2>Results</h2>", table(c.rows)]
     if any(r.policy == "gpuwise" for r in c.rows):
         dom = c.dominance()

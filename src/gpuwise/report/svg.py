@@ -72,8 +72,10 @@ def line_chart(
     y_max: float | None = None,
     hlines: Sequence[tuple[float, str, str]] = (),
     log_y: bool = False,
+    spans: Sequence[tuple[float, float, str, str]] = (),
 ) -> str:
-    """An SVG line chart; NaN points break a line. ``hlines`` are (y, label, color)."""
+    """An SVG line chart; NaN points break a line. ``hlines`` are (y, label, color);
+    ``spans`` are shaded x-ranges (x0, x1, label, color) drawn under the lines."""
     ml, mr, mt, mb = 56, 12, 34, 38
     pw, ph = width - ml - mr, height - mt - mb
     xs_all = [x for s in series for x in s.xs if math.isfinite(x)]
@@ -136,6 +138,14 @@ def line_chart(
         f'<text x="12" y="{mt + ph / 2}" font-size="10" text-anchor="middle" '
         f'transform="rotate(-90 12 {mt + ph / 2})">{escape(y_label)}</text>'
     )
+    for a, b, label, color in spans:
+        xa, xb = px(max(a, x0)), px(min(b, x1))
+        if xb > xa:
+            out.append(
+                f'<rect x="{xa:.1f}" y="{mt}" width="{xb - xa:.1f}" height="{ph}" '
+                f'fill="{color}" fill-opacity="0.12"/><text x="{xa + 3:.1f}" y="{mt + 10}" '
+                f'font-size="9" fill="#555">{escape(label)}</text>'
+            )
     for y, label, color in hlines:
         yy = py(y)
         out.append(
