@@ -59,14 +59,17 @@ def test_an_extra_policy_runs_under_the_same_rules_as_the_named_ones() -> None:
     c = small()
     again = HpaPolicy(metric="kv_usage", target=c.calibration.kv_usage)
     kw = dict(duration_s=600.0, seed=0, lead_time_s=120.0)
+    seen: list[str] = []
     r = resolve_spec(SPEC)
     e = compare_policies(
         r,
         scenario="double-in-5-min",
         policies=["oracle"],
         extra_policies={"hpa again": again},
+        configure=lambda name, p: seen.append(name) or p,
         **kw,
     )
+    assert seen == ["oracle"]  # configure sees the named policies, not the extra objects
     assert [x.policy for x in e.rows] == ["oracle", "hpa again"]
     mine, named = e.row("hpa again").as_dict(), c.row("hpa").as_dict()
     assert mine.pop("policy") == "hpa again" and named.pop("policy") == "hpa"

@@ -410,12 +410,15 @@ def compare_policies(
     signal_interval_s: float = 1.0,
     observe_only_s: float = OBSERVE_ONLY_S,
     extra_policies: Mapping[str, Policy] | None = None,
+    configure: Callable[[str, Policy], Policy] | None = None,
 ) -> Comparison:
     """Run each named policy on ``scenario``; see module doc. ``lead_time_s`` pins the median
     scale-up lead time (request to ready) by setting the node provisioning time.
     ``extra_policies`` are run after them under the same rules (requests, lifecycle, faults,
     starting fleet, observe-only window), each reported under its key: what a benchmark uses to
-    put a variant (a differently configured oracle, a tuned policy) on the same table."""
+    put a variant (a differently configured oracle, a tuned policy) on the same table.
+    ``configure(name, policy)`` may return a changed copy of each named policy as it was built
+    (``dataclasses.replace`` of a setting), for measuring a setting against the same anchors."""
     if not (math.isfinite(duration_s) and duration_s > 0):
         raise UserError(f"duration must be > 0 seconds, got {duration_s!r}")
     unknown = [p for p in policies if p not in POLICIES]
@@ -470,6 +473,8 @@ def compare_policies(
         for name in policies
     )
     for name, pol in (*named, *extra.items()):
+        if configure is not None and name not in extra:
+            pol = configure(name, pol)
         start = initial
         if isinstance(pol, FixedPolicy):
             start = min(pol.replicas, d.replicas.max)
