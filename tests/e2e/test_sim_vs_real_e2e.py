@@ -12,8 +12,11 @@ else the machine runs. The benchmark's repeated runs show one run's TTFT p50 mov
 other processes take half a core, which a single run cannot average away; 40% still catches what
 matters, a broken model (a profile without the per-request overhead predicts a quarter of the
 real TTFT; a 2x error in iteration time doubles TPOT). When a run fails and the CPU meter saw
-other processes take more than 0.2 cores, the run is repeated once: the retry is tied to measured
-interference, not to chance.
+other processes take more than 0.2 cores, or the engine itself decoded more than 25% slower or
+faster than the profile fitted on it a minute before (mean TPOT against the simulated one: the
+host's speed moved, which on these VMs happens with no other process in sight, 1.46x and 1.62x
+in two runs on 2026-12-03), the run is repeated once: the retry is tied to measured
+interference, not to chance. A model error is there on the retry too.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ STEADY_S = 6.0  # 50% of capacity this long, then the step
 BURST_S = 1.5
 BURST_FACTOR = 2.0
 RETRY_OTHER_CORES = 0.2
+RETRY_SPEED = 1.25  # the engine's TPOT over the fitted profile's, beyond which the host moved
 QUIET_WAIT_S = 4.0  # before each real run, wait this long at most for other work to pause
 TEST_BUDGET_S = 60.0  # the comparison, after the profile is fitted
 CALIBRATE_BUDGET_S = 180
@@ -142,7 +146,9 @@ def test_simulation_agrees_with_the_real_engine(replica: Replica, tmp_path: Path
             f"{cpu['replica_cores']:.2f}, others {cpu['other_cores']:.2f}"
         )
         problems = _problems(sim, real, steady)
-        if not problems or cpu["other_cores"] <= RETRY_OTHER_CORES:
+        speed = steady["real"]["tpot_mean_s"] / steady["sim"]["tpot_mean_s"]
+        drifted = not (1 / RETRY_SPEED <= speed <= RETRY_SPEED)
+        if not problems or not (cpu["other_cores"] > RETRY_OTHER_CORES or drifted):
             break
     assert not problems, "; ".join(problems)
     assert time.monotonic() - t0 < TEST_BUDGET_S
