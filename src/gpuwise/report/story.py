@@ -2,7 +2,7 @@
 
 A results table averages a whole run; what a person asks of an autoscaler is what it did when the
 load jumped or a node died. So the report opens with that moment, found from the arrivals and
-the scenario's faults (not hard-coded per scenario): the steepest rise of the load, or the first
+the scenario's faults (not hard-coded per scenario): the climb to the load's peak, or the first
 fault. For each policy it says when the fleet first fell short of what the load after it needs,
 when it had enough again, and how many of the requests arriving in the moment's window missed
 the SLO. The window runs from the event to one scale-up lead time (plus a minute to drain) after
