@@ -27,20 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from gpuwise.policy import Policy, SloAwarePolicy
-from gpuwise.report.compare import ANCHORS, compare_policies
+from gpuwise.report.compare import ANCHORS, compare_policies, pareto_dominates
 from gpuwise.resolve import resolve_spec
+from policies import SCENARIOS  # the table's scenarios (benchmarks/policies.py, beside this)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out" / "variants"
-SCENARIOS = (
-    "double-in-5-min",
-    "flash-crowd-5x",
-    "diurnal-compressed",
-    "azure-conv",
-    "azure-code",
-    "node-failure-at-peak",
-    "spot-preemption-wave",
-)
 OTHERS = (*ANCHORS, "oracle")
 
 
@@ -68,18 +60,22 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def anchor_rows(spec: str, scenario: str, seed: int, duration: float, lead: float, fresh: bool):
-    path = OUT / "anchors" / f"{scenario}_seed{seed}_{duration:g}s_lead{lead:g}.json"
-    if path.exists() and not fresh:
-        return json.loads(path.read_text())
-    c = compare_policies(
+def _compare(spec: str, scenario: str, seed: int, duration: float, lead: float, **kw: Any):
+    return compare_policies(
         resolve_spec(spec),
         scenario=scenario,
         duration_s=duration,
         seed=seed,
         lead_time_s=lead,
-        policies=OTHERS,
+        **kw,
     )
+
+
+def anchor_rows(spec: str, scenario: str, seed: int, duration: float, lead: float, fresh: bool):
+    path = OUT / "anchors" / f"{scenario}_seed{seed}_{duration:g}s_lead{lead:g}.json"
+    if path.exists() and not fresh:
+        return json.loads(path.read_text())
+    c = _compare(spec, scenario, seed, duration, lead, policies=OTHERS)
     rows = [r.as_dict() for r in c.rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(rows))
@@ -95,15 +91,7 @@ def run_one(job: tuple[str, str, int, float, float, dict[str, Any], bool]) -> di
             return dataclasses.replace(policy, **settings)  # type: ignore[type-var]
         return policy
 
-    c = compare_policies(
-        resolve_spec(spec),
-        scenario=scenario,
-        duration_s=duration,
-        seed=seed,
-        lead_time_s=lead,
-        policies=("gpuwise",),
-        configure=configure,
-    )
+    c = _compare(spec, scenario, seed, duration, lead, policies=("gpuwise",), configure=configure)
     g = c.rows[0]
     oracle = next(r for r in rows if r["policy"] == "oracle")["cost_usd"]
     missed = []
@@ -111,8 +99,7 @@ def run_one(job: tuple[str, str, int, float, float, dict[str, Any], bool]) -> di
         if r["policy"] not in ANCHORS:
             continue
         a, cost = r["slo_attainment"], r["cost_usd"]
-        geq = g.slo_attainment >= a and g.cost_usd <= cost
-        if not (geq and (g.slo_attainment > a or g.cost_usd < cost)):
+        if not pareto_dominates(g.slo_attainment, g.cost_usd, a, cost):
             missed.append({"policy": r["policy"], "slo_attainment": a, "cost_usd": cost})
     return {
         "scenario": scenario,

@@ -67,6 +67,13 @@ UTILIZATION = 0.8  # the share of a replica's limit the capacity-based policies 
 OBSERVE_ONLY_S = 120.0  # policies watch the fleet warm up before they act
 
 
+def pareto_dominates(att_a: float, usd_a: float, att_b: float, usd_b: float) -> bool:
+    """Whether (attainment, cost) ``a`` Pareto-dominates ``b``: attainment at least as high at
+    no more cost, and strictly better on one of the two."""
+    geq = att_a >= att_b and usd_a <= usd_b
+    return geq and (att_a > att_b or usd_a < usd_b)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """One replica, measured: what an operator's load test gives the anchors' targets."""
@@ -149,9 +156,7 @@ class Comparison:
         for r in self.rows:
             if r.policy in (policy, "oracle"):
                 continue
-            geq = me.slo_attainment >= r.slo_attainment and me.cost_usd <= r.cost_usd
-            strict = me.slo_attainment > r.slo_attainment or me.cost_usd < r.cost_usd
-            if geq and strict:
+            if pareto_dominates(me.slo_attainment, me.cost_usd, r.slo_attainment, r.cost_usd):
                 out[r.policy] = "dominates"
             elif me.slo_attainment < r.slo_attainment and me.cost_usd > r.cost_usd:
                 out[r.policy] = "dominated"
