@@ -2,9 +2,11 @@
 
 ``frontier_bound.py`` bounds every policy in a relaxed world (no backlog, no bursts inside a
 bin, no observe-only window). This script asks the complementary question in the real one: run
-the perfect-foresight oracle, which knows every future arrival, under the comparison's own rules
-(same requests, lifecycle, starting fleet, two-minute observe-only window, lead time), for a grid
-of its two knobs, and report the cost/attainment frontier those runs trace:
+policies that know every future arrival under the comparison's own rules (same requests,
+lifecycle, starting fleet, two-minute observe-only window, lead time), for a grid of their knobs,
+and report the cost/attainment frontier those runs trace. Two families:
+
+**The oracle** (the comparison's own lower-bound policy), on two knobs:
 
 * ``bin_s``: how finely it sees the future rate (the comparison's oracle uses 30-s bins; finer
   bins see the spikes inside them, and buy replicas for them);
@@ -12,12 +14,25 @@ of its two knobs, and report the cost/attainment frontier those runs trace:
   (1 is the comparison's oracle; below 1 buys headroom, above 1 runs replicas overloaded).
 
 Each variant asks, every 5 s, for what the busiest bin between now and one lead time (plus a tick)
-ahead needs, and lets replicas go as soon as the load has passed. It is not a bound (a cleverer
-clairvoyant may do better), but it answers "would knowing the future reach the corner every
-anchor leaves open?" with runs of the same simulator the table comes from.
+ahead needs, and lets replicas go as soon as the load has passed.
+
+**Planned paths**: the fleet path ``frontier_bound.py``'s dynamic programme finds best in its
+relaxed world (which bins are worth serving at what fleet, each addition billed a lead time),
+followed in the simulator: every 5 s ask for the most the path holds between now and one lead
+time ahead. Knobs: the bin (``--plan-bins``), the dollars a request inside the SLO is worth
+(``--plan-values``: the trade-off between cost and attainment), and how much heavier than the
+load test's curve each replica's load is taken to be (``--plan-scales``: headroom for the backlog
+and bursts the relaxed world leaves out). It sees the spikes that are cheap to serve and lets
+the others go, which a per-bin rule cannot.
+
+Neither family is a bound (a cleverer clairvoyant may do better), but together they answer
+"would knowing the future reach the corner every anchor leaves open?" with runs of the same
+simulator the table comes from.
 
 Usage: .venv/bin/python benchmarks/clairvoyant_frontier.py [--scenario azure-code] [--seed 0]
        [--bins 5,10,20,30] [--shares 0.7,0.85,1,1.2,1.5,2]
+       [--plan-bins 5,10] [--plan-values 0.0005,0.0007,0.001,0.0015,0.002,0.005]
+       [--plan-scales 1,1.15,1.3,1.5]
 Prints the runs, the frontier and the anchors' corner, and writes
 benchmarks/out/clairvoyant_<scenario>_seed<seed>.json.
 """
@@ -27,18 +42,44 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gpuwise.policy import OraclePolicy
+from frontier_bound import attainment_curve, best_path, share_table  # beside this file
+from gpuwise.policy import Decision, FleetState, OraclePolicy
 from gpuwise.report.compare import ANCHORS, compare_policies, scenario_deployment
 from gpuwise.resolve import resolve_spec
+from gpuwise.signals import Signals
 from gpuwise.sim.lifecycle import LifecycleConfig
 from gpuwise.workload import generate
 from gpuwise.workload.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class PlannedPolicy:
+    """Follows a fleet path planned with every arrival known: ready replicas per ``bin_s``."""
+
+    path: np.ndarray
+    bin_s: float
+    lead_s: float
+    name: str = "planned"
+    interval_s: float = 5.0
+
+    def reset(self) -> None:
+        pass
+
+    def decide(
+        self, now_s: float, signals_history: Sequence[Signals], fleet_state: FleetState
+    ) -> Decision:
+        k0 = int(now_s // self.bin_s)
+        k1 = max(k0 + 1, math.ceil((now_s + self.lead_s + self.interval_s) / self.bin_s))
+        want = int(np.max(self.path[k0:k1])) if k0 < self.path.size else 1
+        return Decision(max(1, want), 0, f"planned path holds {want} within a lead time")
 
 
 def floats(text: str) -> list[float]:
@@ -79,11 +120,17 @@ def main() -> None:
     ap.add_argument("--lead-time", type=float, default=120.0)
     ap.add_argument("--bins", type=floats, default=floats("5,10,20,30"))
     ap.add_argument("--shares", type=floats, default=floats("0.7,0.85,1,1.2,1.5,2"))
+    ap.add_argument("--plan-bins", type=floats, default=floats("5,10"))
+    ap.add_argument(
+        "--plan-values", type=floats, default=floats("0.0005,0.0007,0.001,0.0015,0.002,0.005")
+    )
+    ap.add_argument("--plan-scales", type=floats, default=floats("1,1.15,1.3,1.5"))
     args = ap.parse_args()
     r = resolve_spec(args.spec)
     rd = scenario_deployment(r, get_scenario(args.scenario), args.duration, None)
     assert rd.deployment.traffic is not None
-    arrivals = generate(rd.deployment.traffic, args.duration, args.seed).arrival_s
+    reqs = generate(rd.deployment.traffic, args.duration, args.seed)
+    arrivals = reqs.arrival_s
     cfg = LifecycleConfig().with_lead_time(
         rd.perf, rd.gpu.name, rd.deployment.pricing, args.lead_time
     )
@@ -105,7 +152,38 @@ def main() -> None:
         rate = np.bincount(k, minlength=nb) / bin_s
         for share in args.shares:
             name = f"oracle bin {bin_s:g} s, share {share:g}"
-            variants[name] = (bin_s, share, OraclePolicy(rate, bin_s, limit * share, lead_p90))
+            variants[name] = (
+                {"family": "oracle", "bin_s": bin_s, "share": share},
+                OraclePolicy(rate, bin_s, limit * share, lead_p90),
+            )
+    hi = rd.deployment.replicas.max
+    xs, ys = attainment_curve(rd, reqs, limit)
+    for bin_s in args.plan_bins:
+        nb = max(1, math.ceil(args.duration / bin_s))
+        k = np.minimum((arrivals // bin_s).astype(np.int64), nb - 1)
+        counts = np.bincount(k, minlength=nb).astype(float)
+        for scale in args.plan_scales:
+            share_in = share_table(counts / bin_s, hi, xs, ys, scale)
+            for value in args.plan_values:
+                path, _, _ = best_path(
+                    counts,
+                    share_in,
+                    bin_s,
+                    comp.cold_lead_s,
+                    rd.usd_per_replica_hour,
+                    comp.initial_replicas,
+                    rd.deployment.replicas.min,
+                    hi,
+                    value,
+                )
+                name = f"planned bin {bin_s:g} s, scale {scale:g}, ${value:g}/request"
+                knobs = {
+                    "family": "planned",
+                    "bin_s": bin_s,
+                    "scale": scale,
+                    "usd_per_request": value,
+                }
+                variants[name] = (knobs, PlannedPolicy(path, bin_s, lead_p90))
     runs = compare_policies(
         r,
         scenario=args.scenario,
@@ -113,7 +191,7 @@ def main() -> None:
         seed=args.seed,
         lead_time_s=args.lead_time,
         policies=(),
-        extra_policies={n: v[2] for n, v in variants.items()},
+        extra_policies={n: v[1] for n, v in variants.items()},
     )
     print(
         f"\n{args.scenario}, seed {args.seed}: one replica's load-tested limit {limit:.2f} req/s, "
@@ -125,21 +203,35 @@ def main() -> None:
         print(f"| {row.policy} | {row.slo_attainment:.2%} | ${row.cost_usd:.2f} |")
     for row in runs.rows:
         print(f"| {row.policy} | {row.slo_attainment:.2%} | ${row.cost_usd:.2f} |")
-    front = frontier([(x.cost_usd, x.slo_attainment) for x in runs.rows])
-    print(
-        "\nfrontier of the clairvoyant runs: " + ", ".join(f"{a:.2%} at ${c:.2f}" for c, a in front)
-    )
     anchors = [x for x in comp.rows if x.policy in ANCHORS]
     best = max(anchors, key=lambda x: x.slo_attainment)
     cheap = min(anchors, key=lambda x: x.cost_usd)
-    need = cost_at(front, best.slo_attainment)
-    reach = attainment_at(front, cheap.cost_usd)
     print(
         f"\nThe corner every anchor leaves: >= {best.slo_attainment:.2%} ({best.policy}) at <= "
-        f"${cheap.cost_usd:.2f} ({cheap.policy}). The clairvoyant runs reach "
-        f"{best.slo_attainment:.2%} from ${need:.2f} (interpolated), and at ${cheap.cost_usd:.2f} "
-        f"or less their best is {reach:.2%}."
+        f"${cheap.cost_usd:.2f} ({cheap.policy})."
     )
+    families: dict[str, dict[str, object]] = {}
+    for family in ("oracle", "planned", "all"):
+        front = frontier(
+            [
+                (x.cost_usd, x.slo_attainment)
+                for x in runs.rows
+                if family == "all" or variants[x.policy][0]["family"] == family
+            ]
+        )
+        need = cost_at(front, best.slo_attainment)
+        reach = attainment_at(front, cheap.cost_usd)
+        families[family] = {
+            "frontier": [{"cost_usd": c, "slo_attainment": a} for c, a in front],
+            "usd_at_corner_attainment": need if math.isfinite(need) else None,
+            "attainment_at_corner_usd": reach if math.isfinite(reach) else None,
+        }
+        print(
+            f"{family} runs: {best.slo_attainment:.2%} from ${need:.2f} (interpolated, "
+            f"{need / cheap.cost_usd:.2f}x {cheap.policy}'s cost); at ${cheap.cost_usd:.2f} or "
+            f"less the best is {reach:.2%}; frontier "
+            + ", ".join(f"{a:.2%} at ${c:.2f}" for c, a in front)
+        )
     out = ROOT / "benchmarks" / "out"
     out.mkdir(parents=True, exist_ok=True)
     doc = {
@@ -148,19 +240,14 @@ def main() -> None:
         "limit_rps": limit,
         "lead_s": comp.cold_lead_s,
         "anchors": [x.as_dict() for x in comp.rows],
-        "clairvoyant": [
-            {"bin_s": variants[x.policy][0], "share": variants[x.policy][1], **x.as_dict()}
-            for x in runs.rows
-        ],
-        "frontier": [{"cost_usd": c, "slo_attainment": a} for c, a in front],
+        "clairvoyant": [{**variants[x.policy][0], **x.as_dict()} for x in runs.rows],
         "corner": {
             "attainment": best.slo_attainment,
             "attainment_of": best.policy,
             "usd": cheap.cost_usd,
             "usd_of": cheap.policy,
         },
-        "clairvoyant_usd_at_corner_attainment": need if math.isfinite(need) else None,
-        "clairvoyant_attainment_at_corner_usd": reach if math.isfinite(reach) else None,
+        "families": families,  # "oracle", "planned", and "all" runs together
     }
     path = out / f"clairvoyant_{args.scenario}_seed{args.seed}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")

@@ -14,8 +14,10 @@ cost of reaching each attainment, for a clairvoyant policy in a relaxed world:
   policy;
 * a replica is billed while ready, plus one lead time of billing each time one is added (from
   request to ready, as the lifecycle bills); going down is free and instant; the fleet starts
-  with the same ready replicas as ``compare-policies`` and never goes below the deployment's
-  minimum;
+  with the same ready replicas as ``compare-policies``, holds no more until the earliest a
+  replica asked for at the end of the observe-only window could be ready (its provisioning
+  drawn as zero: image pull, weight load and warm-up only), and never goes below the
+  deployment's minimum;
 * the policy knows every arrival in advance.
 
 Solved exactly by dynamic programming over (bin, replicas) for each Lagrange multiplier (the
@@ -43,18 +45,20 @@ import numpy as np
 
 from gpuwise.report.compare import (
     ANCHORS,
+    OBSERVE_ONLY_S,
     compare_policies,
     scenario_deployment,
 )
-from gpuwise.resolve import resolve_spec
+from gpuwise.resolve import ResolvedDeployment, resolve_spec
+from gpuwise.sim.lifecycle import LifecycleConfig
 from gpuwise.sim.loadtest import attainment_at
-from gpuwise.workload import generate
+from gpuwise.workload import Requests, generate
 from gpuwise.workload.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def clairvoyant_best(
+def best_path(
     counts: np.ndarray,
     share_in: np.ndarray,
     bin_s: float,
@@ -64,10 +68,14 @@ def clairvoyant_best(
     lo: int,
     hi: int,
     usd_per_request: float,
-) -> tuple[float, int]:
-    """(cost, requests inside the SLO) of the fleet path maximizing value - cost, where each
-    request inside the SLO is worth ``usd_per_request``; exact, by dynamic programming.
-    ``share_in[k, a]`` is the share of bin ``k``'s requests inside the SLO with ``a`` ready."""
+    ready_cap: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, float]:
+    """(ready replicas per bin, cost, requests inside the SLO) of the fleet path maximizing
+    value - cost, where each request inside the SLO is worth ``usd_per_request``; exact, by
+    dynamic programming. ``share_in[k, a]`` is the share of bin ``k``'s requests inside the SLO
+    with ``a`` ready; ``ready_cap[k]``, if given, is the most replicas bin ``k`` can have ready.
+    The path is also a plan: ``clairvoyant_frontier.py`` runs it in the
+    simulator, where backlog and bursts are real."""
     states = np.arange(hi + 1)
     price_s = usd_per_hour / 3600.0
     add = np.maximum(states[None, :] - states[:, None], 0) * lead_s * price_s  # [from, to]
@@ -75,9 +83,11 @@ def clairvoyant_best(
     v[initial] = 0.0
     cost = np.zeros(hi + 1)
     served = np.zeros(hi + 1)
+    back = np.zeros((counts.size, hi + 1), dtype=np.int64)
     for k in range(counts.size):
         total = v[:, None] - add  # value of moving from each state to each state
         best_from = np.argmax(total, axis=0)
+        back[k] = best_from
         v_new = total[best_from, states]
         cost_new = cost[best_from] + add[best_from, states]
         inside = counts[k] * share_in[k]
@@ -85,11 +95,43 @@ def clairvoyant_best(
         run = states * bin_s * price_s
         v_new = v_new + gain - run
         v_new[states < lo] = -np.inf
+        if ready_cap is not None:
+            v_new[states > ready_cap[k]] = -np.inf
         cost = cost_new + run
         served = served[best_from] + inside
         v = v_new
     j = int(np.argmax(v))
-    return float(cost[j]), float(served[j])
+    path = np.empty(counts.size, dtype=np.int64)
+    for k in range(counts.size - 1, -1, -1):
+        path[k] = j
+        j = int(back[k, j])
+    return path, float(cost[path[-1]]), float(served[path[-1]])
+
+
+def attainment_curve(
+    rd: ResolvedDeployment, reqs: Requests, tested_rps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One replica's share of requests inside the SLO by steady per-replica rate, from the load
+    test's own simulations (the best of two draws, never better at a higher rate)."""
+    xs = np.array([1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0]) * tested_rps
+    ys = [
+        max(attainment_at(rd, reqs.input_tokens, reqs.output_tokens, x, seed=d) for d in (0, 1))
+        for x in xs
+    ]
+    xs, ys = np.concatenate([[0.0], xs]), np.concatenate([[1.0], ys])
+    return xs, np.minimum.accumulate(ys)
+
+
+def share_table(
+    lam_rps: np.ndarray, hi: int, xs: np.ndarray, ys: np.ndarray, scale: float = 1.0
+) -> np.ndarray:
+    """``[bin, a]``: the curve's share inside the SLO with bin rate ``lam_rps`` over ``a`` ready
+    replicas; ``scale`` > 1 plans as if each replica carried that much more (headroom for what
+    the curve leaves out)."""
+    per = lam_rps[:, None] / np.maximum(np.arange(hi + 1), 1)[None, :]
+    share_in = np.interp(per * scale, xs, ys, right=float(ys[-1]))
+    share_in[:, 0] = np.where(lam_rps > 0, 0.0, 1.0)
+    return share_in
 
 
 def main() -> None:
@@ -120,32 +162,32 @@ def main() -> None:
     rate = tested if args.rate_from == "load-test" else model_rps
     lead = comp.cold_lead_s
     initial = comp.initial_replicas
+    cfg = LifecycleConfig().with_lead_time(
+        rd.perf, rd.gpu.name, rd.deployment.pricing, args.lead_time
+    )
+    ready_from = OBSERVE_ONLY_S + cfg.pull_s() + rd.perf.load_time_s(cfg.weight_storage)
+    ready_from += cfg.warmup_for(rd.perf)
     nb = math.ceil(args.duration / args.bin_s)
     k = np.minimum((reqs.arrival_s // args.bin_s).astype(np.int64), nb - 1)
     counts = np.bincount(k, minlength=nb).astype(float)
     hi = rd.deployment.replicas.max
     lam = counts / args.bin_s
-    per = lam[:, None] / np.maximum(np.arange(hi + 1), 1)[None, :]  # per-replica rate [bin, a]
+    ready_cap = np.where((np.arange(nb) + 1) * args.bin_s <= ready_from, initial, hi)
     if args.rate_from == "model":
+        per = lam[:, None] / np.maximum(np.arange(hi + 1), 1)[None, :]
         share_in = (per <= rate + 1e-9).astype(float)
+        share_in[:, 0] = np.where(lam > 0, 0.0, 1.0)
     else:  # one replica's attainment curve above its limit, from the load test's own sims
-        xs = np.array([1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0]) * tested
-        ys = [
-            max(attainment_at(rd, reqs.input_tokens, reqs.output_tokens, x, seed=d) for d in (0, 1))
-            for x in xs
-        ]
-        xs, ys = np.concatenate([[0.0], xs]), np.concatenate([[1.0], ys])
-        ys = np.minimum.accumulate(ys)  # never better at a higher rate
-        share_in = np.interp(per, xs, ys, right=float(ys[-1]))
+        xs, ys = attainment_curve(rd, reqs, tested)
+        share_in = share_table(lam, hi, xs, ys)
         print(
             "one replica's attainment by rate: "
             + ", ".join(f"{x:.1f} req/s {y:.1%}" for x, y in zip(xs[1:], ys[1:], strict=True))
         )
-    share_in[:, 0] = np.where(lam > 0, 0.0, 1.0)
     n = len(reqs)
     hull = []
     for mu in np.geomspace(1e-6, 1e-1, 240):
-        c, s = clairvoyant_best(
+        _, c, s = best_path(
             counts,
             share_in,
             args.bin_s,
@@ -155,6 +197,7 @@ def main() -> None:
             rd.deployment.replicas.min,
             hi,
             float(mu),
+            ready_cap,
         )
         hull.append((float(mu), c, s / n))
 
@@ -165,7 +208,8 @@ def main() -> None:
     print(
         f"\n{args.scenario}, seed {args.seed}: {n:,} requests, per-replica rate {rate:.2f} req/s "
         f"({args.rate_from}; load test {tested:.2f}, model {model_rps:.2f}), lead "
-        f"{lead:.0f} s, ${rd.usd_per_gpu_hour:.2f}/GPU-hour, starting from {initial} ready\n"
+        f"{lead:.0f} s, ${rd.usd_per_gpu_hour:.2f}/GPU-hour, starting from {initial} ready and no "
+        f"more before {ready_from:.0f} s\n"
     )
     print("| policy | inside SLO | cost | clairvoyant lower bound at that attainment |")
     print("|---|---:|---:|---:|")
@@ -192,6 +236,7 @@ def main() -> None:
         "rate_rps": rate,
         "rate_from": args.rate_from,
         "lead_s": lead,
+        "ready_from_s": ready_from,
         "hull": [{"usd_per_request": m, "cost_usd": c, "attainment": a} for m, c, a in hull],
         "rows": rows,
         "corner_bound_usd": corner,
