@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _cli import positive, positives, run  # beside this file
 from frontier_bound import attainment_curve, best_path, share_table  # beside this file
 from gpuwise.policy import Decision, FleetState, OraclePolicy
 from gpuwise.report.compare import ANCHORS, compare_policies, scenario_deployment
@@ -82,10 +83,6 @@ class PlannedPolicy:
         return Decision(max(1, want), 0, f"planned path holds {want} within a lead time")
 
 
-def floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
-
-
 def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The (cost, attainment) points no other point dominates, cheapest first."""
     out: list[tuple[float, float]] = []
@@ -115,16 +112,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default=str(ROOT / "examples" / "autoscale-chat.yaml"))
     ap.add_argument("--scenario", default="azure-code")
-    ap.add_argument("--duration", type=float, default=1800.0)
+    ap.add_argument("--duration", type=positive, default=1800.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lead-time", type=float, default=120.0)
-    ap.add_argument("--bins", type=floats, default=floats("5,10,20,30"))
-    ap.add_argument("--shares", type=floats, default=floats("0.7,0.85,1,1.2,1.5,2"))
-    ap.add_argument("--plan-bins", type=floats, default=floats("5,10"))
+    ap.add_argument("--lead-time", type=positive, default=120.0)
+    ap.add_argument("--bins", type=positives, default=positives("5,10,20,30"))
+    ap.add_argument("--shares", type=positives, default=positives("0.7,0.85,1,1.2,1.5,2"))
+    ap.add_argument("--plan-bins", type=positives, default=positives("5,10"))
     ap.add_argument(
-        "--plan-values", type=floats, default=floats("0.0005,0.0007,0.001,0.0015,0.002,0.005")
+        "--plan-values", type=positives, default=positives("0.0005,0.0007,0.001,0.0015,0.002,0.005")
     )
-    ap.add_argument("--plan-scales", type=floats, default=floats("1,1.15,1.3,1.5"))
+    ap.add_argument("--plan-scales", type=positives, default=positives("1,1.15,1.3,1.5"))
     args = ap.parse_args()
     r = resolve_spec(args.spec)
     rd = scenario_deployment(r, get_scenario(args.scenario), args.duration, None)
@@ -255,4 +252,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

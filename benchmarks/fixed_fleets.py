@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from _cli import positive, run  # beside this file
 from gpuwise.policy import FixedPolicy
 from gpuwise.report.compare import OBSERVE_ONLY_S, scenario_deployment, summarize_run
 from gpuwise.resolve import resolve_spec
@@ -29,8 +30,8 @@ def main() -> None:
     ap.add_argument("--spec", default=str(ROOT / "examples" / "autoscale-chat.yaml"))
     ap.add_argument("--scenario", default="azure-code")
     ap.add_argument("--replicas", default="3,5,8,12,16,24")
-    ap.add_argument("--duration", type=float, default=1800.0)
-    ap.add_argument("--lead-time", type=float, default=120.0)
+    ap.add_argument("--duration", type=positive, default=1800.0)
+    ap.add_argument("--lead-time", type=positive, default=120.0)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     sc = get_scenario(args.scenario)
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

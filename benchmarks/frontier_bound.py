@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _cli import positive, run  # beside this file
 from gpuwise.report.compare import (
     ANCHORS,
     OBSERVE_ONLY_S,
@@ -138,10 +139,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default=str(ROOT / "examples" / "autoscale-chat.yaml"))
     ap.add_argument("--scenario", default="azure-code")
-    ap.add_argument("--duration", type=float, default=1800.0)
+    ap.add_argument("--duration", type=positive, default=1800.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--lead-time", type=float, default=120.0)
-    ap.add_argument("--bin-s", type=float, default=10.0)
+    ap.add_argument("--lead-time", type=positive, default=120.0)
+    ap.add_argument("--bin-s", type=positive, default=10.0)
     ap.add_argument("--rate-from", choices=("load-test", "model"), default="load-test")
     args = ap.parse_args()
     r = resolve_spec(args.spec)
@@ -248,4 +249,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -13,8 +13,10 @@ import json
 import time
 from pathlib import Path
 
+from _cli import positive, run  # beside this file
 from gpuwise.report import compare_policies, write_html
 from gpuwise.resolve import resolve_spec
+from gpuwise.workload.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = (
@@ -31,16 +33,19 @@ SCENARIOS = (
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default=str(ROOT / "examples" / "autoscale-chat.yaml"))
-    ap.add_argument("--duration", type=float, default=1800.0)
-    ap.add_argument("--lead-time", type=float, default=120.0)
+    ap.add_argument("--duration", type=positive, default=1800.0)
+    ap.add_argument("--lead-time", type=positive, default=120.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     args = ap.parse_args()
+    scenarios = [s for s in args.scenarios.split(",") if s.strip()]
+    for sc in scenarios:  # every name checked before anything is written
+        get_scenario(sc)
     out = ROOT / "benchmarks" / "out"
-    (out / "policies").mkdir(parents=True, exist_ok=True)
     r = resolve_spec(args.spec)
+    (out / "policies").mkdir(parents=True, exist_ok=True)
     docs = []
-    for sc in args.scenarios.split(","):
+    for sc in scenarios:
         t0 = time.perf_counter()
         c = compare_policies(
             r, scenario=sc, duration_s=args.duration, seed=args.seed, lead_time_s=args.lead_time
@@ -70,4 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

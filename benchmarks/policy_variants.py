@@ -24,11 +24,13 @@ import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from _cli import positive, run  # beside this file
 from gpuwise.policy import Policy, SloAwarePolicy
 from gpuwise.report.compare import ANCHORS, compare_policies, pareto_dominates
 from gpuwise.resolve import resolve_spec
+from gpuwise.workload.scenarios import get_scenario
 from policies import SCENARIOS  # the table's scenarios (benchmarks/policies.py, beside this)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +38,7 @@ OUT = ROOT / "benchmarks" / "out" / "variants"
 OTHERS = (*ANCHORS, "oracle")
 
 
-def _bad(message: str) -> None:
+def _bad(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -117,15 +119,20 @@ def main() -> None:
     ap.add_argument("--spec", default=str(ROOT / "examples" / "autoscale-chat.yaml"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
-    ap.add_argument("--duration", type=float, default=1800.0)
-    ap.add_argument("--lead-time", type=float, default=120.0)
+    ap.add_argument("--duration", type=positive, default=1800.0)
+    ap.add_argument("--lead-time", type=positive, default=120.0)
     ap.add_argument("--set", action="append", default=[], dest="settings")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--fresh", action="store_true", help="recompute the cached anchor rows")
     args = ap.parse_args()
     settings = parse_settings(args.settings)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        _bad(f"--seeds {args.seeds!r}: give whole numbers separated by commas, e.g. 0,1,2")
     scenarios = [s for s in args.scenarios.split(",") if s.strip()]
+    for sc in scenarios:  # every name checked before any run starts
+        get_scenario(sc)
     jobs = [
         (args.spec, sc, seed, args.duration, args.lead_time, settings, args.fresh)
         for seed in seeds
@@ -155,4 +162,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
