@@ -223,10 +223,19 @@ def main() -> None:
             "usd_at_corner_attainment": need if math.isfinite(need) else None,
             "attainment_at_corner_usd": reach if math.isfinite(reach) else None,
         }
+        at_att = (
+            f"{best.slo_attainment:.2%} from ${need:.2f} (interpolated, "
+            f"{need / cheap.cost_usd:.2f}x {cheap.policy}'s cost)"
+            if math.isfinite(need)
+            else f"{best.slo_attainment:.2%} never reached"
+        )
+        at_usd = (
+            f"the best at ${cheap.cost_usd:.2f} or less is {reach:.2%}"
+            if math.isfinite(reach)
+            else f"none at ${cheap.cost_usd:.2f} or less"
+        )
         print(
-            f"{family} runs: {best.slo_attainment:.2%} from ${need:.2f} (interpolated, "
-            f"{need / cheap.cost_usd:.2f}x {cheap.policy}'s cost); at ${cheap.cost_usd:.2f} or "
-            f"less the best is {reach:.2%}; frontier "
+            f"{family} runs: {at_att}; {at_usd}; frontier "
             + ", ".join(f"{a:.2%} at ${c:.2f}" for c, a in front)
         )
     out = ROOT / "benchmarks" / "out"
