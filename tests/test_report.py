@@ -97,6 +97,7 @@ def test_html_is_self_contained() -> None:
     html = render_html(small(), "gpuwise compare-policies ...")
     # the story's two figures, the frontier, then three figures per policy
     assert html.count("<svg") == 2 + 1 + 3 * 5
+    assert "<th>$/1M in SLO</th>" in html  # the tool's one number is in the table
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=|@import|url\(http", html)
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in html
@@ -223,6 +224,26 @@ def test_cli_compare_policies_json(tmp_path: Path) -> None:
     assert doc["scenario"] == "flash-crowd-5x" and doc["report"] == str(out)
     assert "keda" in doc["dominance"]
     assert out.is_file() and out.read_text().count("<svg") == 2 + 1 + 3 * 3
+
+
+def test_cli_compare_policies_table_shows_every_digit_of_the_json(tmp_path: Path) -> None:
+    """The people's table is the JSON's numbers, none cut to fit a width (piped, as in CI)."""
+    args = [sys.executable, "-m", "gpuwise", "compare-policies", str(SPEC)]
+    args += ["--scenario", "flash-crowd-5x", "--policies", "gpuwise,knative-kpa,generic-ops"]
+    args += ["--duration", "300", "--lead-time", "120"]
+    runs = [
+        subprocess.run(a, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        for a in (args, [*args, "--json"])
+    ]
+    assert all(p.returncode == 0 for p in runs), runs[0].stderr + runs[1].stderr
+    table, doc = runs[0].stdout, json.loads(runs[1].stdout)
+    assert "…" not in table and "$/1M" in table and "in SLO" in table
+    for r in doc["rows"]:
+        line = next(x for x in table.splitlines() if x.strip().startswith(r["policy"] + " "))
+        cells = line.split()
+        assert cells[1] == f"{r['slo_attainment']:.2%}"
+        assert cells[-2] == f"${r['usd_per_1m_tokens_in_slo']:,.2f}"
+        assert cells[-1] == f"{r['scale_events']:,}"
 
 
 def test_cli_compare_policies_rejects_unknown_names() -> None:

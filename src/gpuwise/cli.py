@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -326,6 +328,15 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x * 1000:,.1f}"
 
 
+def _seconds(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:,.2f}"
+
+
+def _usd_or_dash(x: float) -> str:
+    """A price per token is infinite when nothing was served (inside the SLO): show a dash."""
+    return f"${x:,.2f}" if math.isfinite(x) else "-"
+
+
 @app.command()
 @user_errors
 def bench(
@@ -571,8 +582,6 @@ def _nullcontext():  # noqa: ANN202
 
 
 def _render_sim_summaries(summaries: dict, resolved: Any) -> None:
-    import math
-
     def ms(x: float | None) -> str:
         return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 1e3:,.0f}"
 
@@ -1161,7 +1170,8 @@ def compare_policies_cmd(
         return
     t = Table(
         title=f"{c.spec}/{c.deployment} on {c.scenario}: {c.duration_s:,.0f} s, seed {c.seed}, "
-        f"lead time {c.cold_lead_s:.0f} s ({c.warm_lead_s:.0f} s warm)"
+        f"lead time {c.cold_lead_s:.0f} s ({c.warm_lead_s:.0f} s warm)",
+        box=box.SIMPLE_HEAD,
     )
     cols = (
         "policy",
@@ -1170,33 +1180,46 @@ def compare_policies_cmd(
         "TPOT ok",
         "failed",
         "timed out",
-        "TTFT p95 ms",
-        "TTFT p99 ms",
+        "TTFT p95 s",
+        "TTFT p99 s",
         "GPU-h",
         "cost",
         "vs oracle",
         "$/1M tok",
+        "$/1M in SLO",
         "scale ev",
     )
-    for col in cols:
-        t.add_column(col, justify="left" if col == "policy" else "right")
-    for row in c.rows:
-        t.add_row(
+    cells = [
+        (
             row.policy,
             f"{row.slo_attainment:.2%}",
             f"{row.ttft_attainment:.2%}",
             f"{row.tpot_attainment:.2%}",
             f"{row.failed:,}",
             f"{row.timed_out:,}",
-            _ms(row.ttft_p95_s),
-            _ms(row.ttft_p99_s),
+            _seconds(row.ttft_p95_s),
+            _seconds(row.ttft_p99_s),
             f"{row.gpu_hours:,.2f}",
             f"${row.cost_usd:,.2f}",
             "-" if row.cost_vs_oracle != row.cost_vs_oracle else f"{row.cost_vs_oracle:.2f}x",
-            f"${row.usd_per_1m_tokens:,.2f}",
+            _usd_or_dash(row.usd_per_1m_tokens),
+            _usd_or_dash(row.usd_per_1m_tokens_in_slo),
             f"{row.scale_events:,}",
         )
-    out.print(t)
+        for row in c.rows
+    ]
+    for i, col in enumerate(cols):  # values keep their width; headers wrap at their spaces
+        widest = max([len(r[i]) for r in cells] + [len(w) for w in col.split()])
+        t.add_column(
+            col,
+            justify="left" if col == "policy" else "right",
+            min_width=widest,
+            overflow="fold",
+        )
+    for r in cells:
+        t.add_row(*r)
+    # piped output is a file or a log: give the table its whole width rather than 120 columns
+    out.print(t, width=None if sys.stdout.isatty() else 200, crop=False)
     if any(row.policy == "gpuwise" for row in c.rows):
         for name, verdict in c.dominance().items():
             out.print(f"  gpuwise vs {name}: {verdict}")

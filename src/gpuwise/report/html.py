@@ -260,6 +260,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("cost", "cost_usd", "usd"),
     ("vs oracle", "cost_vs_oracle", "x"),
     ("$/1M tok", "usd_per_1m_tokens", "usd"),
+    ("$/1M in SLO", "usd_per_1m_tokens_in_slo", "usd"),
     ("scale events", "scale_events", "n"),
 )
 
