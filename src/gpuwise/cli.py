@@ -10,10 +10,10 @@ import dataclasses
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -21,6 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from gpuwise.errors import UserError
+
+if TYPE_CHECKING:  # the commands import what they run when they run (a fast --help)
+    from gpuwise.report import Comparison
+    from gpuwise.report.seeds import SeedSpread
 
 app = typer.Typer(
     name="gpuwise",
@@ -1127,7 +1131,16 @@ def compare_policies_cmd(
         ),
     ] = None,
     duration: Annotated[float, typer.Option(help="Seconds of arrivals.")] = 1800.0,
-    seed: Annotated[int, typer.Option(help="Seed for every random draw.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for every random draw (default 0).")
+    ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            help="Several seeds, e.g. 0,1,2 or 0-4: one comparison each, then the spread of "
+            "every policy's results and at how many seeds gpuwise dominates it."
+        ),
+    ] = None,
     lead_time: Annotated[
         float | None,
         typer.Option("--lead-time", help="Median scale-up lead time in s (request to ready)."),
@@ -1136,38 +1149,94 @@ def compare_policies_cmd(
         str | None, typer.Option(help="Deployment to scale (default: the first).")
     ] = None,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write a self-contained HTML report here (with --seeds, one per seed: "
+            "NAME.seedN.html).",
+        ),
     ] = None,
     profile: Annotated[str | None, typer.Option(help="Profile name or file.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Autoscaling policies side by side through the lifecycle simulator: SLO, failures, cost."""
     from gpuwise.report import POLICIES, compare_policies, write_html
+    from gpuwise.report.seeds import across_seeds, parse_seeds
     from gpuwise.resolve import resolve_spec
 
     names = [p.strip() for p in policies.split(",") if p.strip()] if policies else list(POLICIES)
+    if seed is not None and seeds is not None:
+        raise UserError("--seed and --seeds: give one of them")
+    seed_list = parse_seeds(seeds) if seeds is not None else [0 if seed is None else seed]
     r = resolve_spec(spec, profile=profile)
-    with (
-        err.status(f"comparing {len(names)} policies on {scenario}", spinner="dots")
-        if not json_out
-        else _nullcontext()
-    ):
-        c = compare_policies(
-            r,
-            scenario=scenario,
-            policies=names,
-            duration_s=duration,
-            seed=seed,
-            lead_time_s=lead_time,
-            deployment=deployment,
-        )
+    comps: list[Comparison] = []
+    for s in seed_list:
+        with (
+            err.status(f"comparing {len(names)} policies on {scenario}, seed {s}", spinner="dots")
+            if not json_out
+            else _nullcontext()
+        ):
+            comps.append(
+                compare_policies(
+                    r,
+                    scenario=scenario,
+                    policies=names,
+                    duration_s=duration,
+                    seed=s,
+                    lead_time_s=lead_time,
+                    deployment=deployment,
+                )
+            )
+    reports: list[Path] = []
     if report is not None:
-        write_html(c, report, " ".join(["gpuwise", *sys.argv[1:]]))
-    if json_out:
-        doc = c.as_dict()
-        doc["report"] = str(report) if report else None
-        print_json(doc)
-        return
+        for c in comps:
+            path = report
+            if len(comps) > 1:
+                path = report.with_name(f"{report.stem}.seed{c.seed}{report.suffix or '.html'}")
+            write_html(c, path, " ".join(["gpuwise", *sys.argv[1:]]))
+            reports.append(path)
+    if len(comps) > 1:
+        spread = across_seeds(comps)
+        if json_out:
+            print_json(
+                {
+                    "seeds": seed_list,
+                    "across_seeds": [x.as_dict() for x in spread],
+                    "comparisons": [c.as_dict() for c in comps],
+                    "reports": [str(p) for p in reports],
+                }
+            )
+            return
+        _print_spread(comps[0], spread)
+    else:
+        c = comps[0]
+        if json_out:
+            doc = c.as_dict()
+            doc["report"] = str(report) if report else None
+            print_json(doc)
+            return
+        _print_comparison(c)
+    for path in reports:
+        out.print(f"wrote {path}")
+
+
+def _fit_table(t: Table, cols: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+    """Columns as wide as their values (headers wrap at their spaces): no digit is cut."""
+    for i, col in enumerate(cols):
+        widest = max([len(r[i]) for r in cells] + [len(w) for w in col.split()])
+        t.add_column(
+            col,
+            justify="left" if i == 0 else "right",
+            min_width=widest,
+            overflow="fold",
+        )
+    for r in cells:
+        t.add_row(*r)
+    # piped output is a file or a log: give the table its whole width rather than 120 columns
+    out.print(t, width=None if sys.stdout.isatty() else 200, crop=False)
+
+
+def _print_comparison(c: Comparison) -> None:
     t = Table(
         title=f"{c.spec}/{c.deployment} on {c.scenario}: {c.duration_s:,.0f} s, seed {c.seed}, "
         f"lead time {c.cold_lead_s:.0f} s ({c.warm_lead_s:.0f} s warm)",
@@ -1208,23 +1277,52 @@ def compare_policies_cmd(
         )
         for row in c.rows
     ]
-    for i, col in enumerate(cols):  # values keep their width; headers wrap at their spaces
-        widest = max([len(r[i]) for r in cells] + [len(w) for w in col.split()])
-        t.add_column(
-            col,
-            justify="left" if col == "policy" else "right",
-            min_width=widest,
-            overflow="fold",
-        )
-    for r in cells:
-        t.add_row(*r)
-    # piped output is a file or a log: give the table its whole width rather than 120 columns
-    out.print(t, width=None if sys.stdout.isatty() else 200, crop=False)
+    _fit_table(t, cols, cells)
     if any(row.policy == "gpuwise" for row in c.rows):
         for name, verdict in c.dominance().items():
             out.print(f"  gpuwise vs {name}: {verdict}")
-    if report is not None:
-        out.print(f"wrote {report}")
+
+
+def _print_spread(first: Comparison, spread: Sequence[SeedSpread]) -> None:
+    n = len(spread[0].seeds) if spread else 0
+    seeds = ",".join(str(s) for s in spread[0].seeds) if spread else ""
+    t = Table(
+        title=f"{first.spec}/{first.deployment} on {first.scenario}: {first.duration_s:,.0f} s, "
+        f"seeds {seeds}, lead time {first.cold_lead_s:.0f} s (mean and range over the seeds)",
+        box=box.SIMPLE_HEAD,
+    )
+    cols = (
+        "policy",
+        "in SLO",
+        "in SLO range",
+        "cost",
+        "cost range",
+        "$/1M in SLO",
+        "failed",
+        "gpuwise dominates",
+    )
+    cells = []
+    for x in spread:
+        if x.dominated_at is None:
+            verdict = ""
+        else:
+            missed = [s for s in x.seeds if s not in x.dominated_at]
+            verdict = f"{len(x.dominated_at)} of {n} seeds" + (
+                f" (not {','.join(map(str, missed))})" if missed else ""
+            )
+        cells.append(
+            (
+                x.policy,
+                f"{x.slo_attainment_mean:.2%}",
+                f"{x.slo_attainment_min:.2%}-{x.slo_attainment_max:.2%}",
+                f"${x.cost_usd_mean:,.2f}",
+                f"${x.cost_usd_min:,.2f}-{x.cost_usd_max:,.2f}",
+                _usd_or_dash(x.usd_per_1m_tokens_in_slo_mean),
+                f"{x.failed_mean:,.1f}",
+                verdict,
+            )
+        )
+    _fit_table(t, cols, cells)
 
 
 def main() -> None:
