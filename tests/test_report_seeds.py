@@ -50,10 +50,17 @@ def test_spread_is_the_rows_of_each_seed_and_counts_dominance_by_the_same_rule()
         assert x.slo_attainment_mean == pytest.approx(sum(att) / 3)
         assert x.cost_usd_min == min(usd) and x.cost_usd_max == max(usd)
         if name in ("gpuwise", "oracle"):
-            assert x.dominated_at is None
-        else:  # the single-seed table's verdict, seed by seed
+            assert x.dominated_at is None and x.dominated_on_mean is None
+        else:  # the single-seed table's verdict, seed by seed, and on the means
             want = tuple(c.seed for c in comps if c.dominance()[name] == "dominates")
             assert x.dominated_at == want
+            g = spread["gpuwise"]
+            assert x.dominated_on_mean == (
+                g.slo_attainment_mean >= x.slo_attainment_mean
+                and g.cost_usd_mean <= x.cost_usd_mean
+                and (g.slo_attainment_mean, g.cost_usd_mean)
+                != (x.slo_attainment_mean, x.cost_usd_mean)
+            )
     # the seeds differ: a spread that is a single number would hide the draws it is about
     assert spread["aibrix-apa"].slo_attainment_min < spread["aibrix-apa"].slo_attainment_max
     with pytest.raises(ValueError):

@@ -1300,6 +1300,7 @@ def _print_spread(first: Comparison, spread: Sequence[SeedSpread]) -> None:
         "$/1M in SLO",
         "failed",
         "gpuwise dominates",
+        "on the mean",
     )
     cells = []
     for x in spread:
@@ -1320,6 +1321,9 @@ def _print_spread(first: Comparison, spread: Sequence[SeedSpread]) -> None:
                 _usd_or_dash(x.usd_per_1m_tokens_in_slo_mean),
                 f"{x.failed_mean:,.1f}",
                 verdict,
+                ""
+                if x.dominated_on_mean is None
+                else ("dominates" if x.dominated_on_mean else "no"),
             )
         )
     _fit_table(t, cols, cells)

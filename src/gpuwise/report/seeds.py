@@ -3,8 +3,9 @@
 A single seed decides near-ties by a few requests or cents (which replica's provisioning drew
 long, which minute a burst fell in), so a verdict worth acting on is one that holds across
 seeds. ``across_seeds`` folds comparisons of the same scenario and policies at different seeds
-into one row per policy: the spread of attainment and cost, and at how many seeds gpuwise
-Pareto-dominates it.
+into one row per policy: the spread of attainment and cost, at how many seeds gpuwise
+Pareto-dominates it, and whether gpuwise's mean attainment and cost dominate its means (what a
+team paying for many days of such traffic gets).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from gpuwise.report.compare import Comparison, pareto_dominates
 @dataclass(frozen=True)
 class SeedSpread:
     """One policy over several seeds; ``dominated_at`` lists the seeds at which gpuwise
-    Pareto-dominates it (None for gpuwise itself, the oracle, or runs without gpuwise)."""
+    Pareto-dominates it, ``dominated_on_mean`` whether gpuwise's means dominate its means (both
+    None for gpuwise itself, the oracle, or runs without gpuwise)."""
 
     policy: str
     seeds: tuple[int, ...]
@@ -34,6 +36,7 @@ class SeedSpread:
     usd_per_1m_tokens_in_slo_mean: float
     failed_mean: float
     dominated_at: tuple[int, ...] | None
+    dominated_on_mean: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,12 +78,23 @@ def across_seeds(comparisons: Sequence[Comparison]) -> list[SeedSpread]:
     seeds = tuple(c.seed for c in comparisons)
     with_gpuwise = "gpuwise" in names
     out: list[SeedSpread] = []
+
+    def mean(policy: str, key: str) -> float:
+        return sum(getattr(c.row(policy), key) for c in comparisons) / len(comparisons)
+
     for name in names:
         rows = [c.row(name) for c in comparisons]
         att = [r.slo_attainment for r in rows]
         usd = [r.cost_usd for r in rows]
         dominated_at: tuple[int, ...] | None = None
+        on_mean: bool | None = None
         if with_gpuwise and name not in ("gpuwise", "oracle"):
+            on_mean = pareto_dominates(
+                mean("gpuwise", "slo_attainment"),
+                mean("gpuwise", "cost_usd"),
+                mean(name, "slo_attainment"),
+                mean(name, "cost_usd"),
+            )
             dominated_at = tuple(
                 c.seed
                 for c, r in zip(comparisons, rows, strict=True)
@@ -105,6 +119,7 @@ def across_seeds(comparisons: Sequence[Comparison]) -> list[SeedSpread]:
                 / len(rows),
                 failed_mean=sum(r.failed for r in rows) / len(rows),
                 dominated_at=dominated_at,
+                dominated_on_mean=on_mean,
             )
         )
     return out
