@@ -109,15 +109,14 @@ def across_seeds(comparisons: Sequence[Comparison]) -> list[SeedSpread]:
             SeedSpread(
                 policy=name,
                 seeds=seeds,
-                slo_attainment_mean=sum(att) / len(att),
+                slo_attainment_mean=mean(name, "slo_attainment"),
                 slo_attainment_min=min(att),
                 slo_attainment_max=max(att),
-                cost_usd_mean=sum(usd) / len(usd),
+                cost_usd_mean=mean(name, "cost_usd"),
                 cost_usd_min=min(usd),
                 cost_usd_max=max(usd),
-                usd_per_1m_tokens_in_slo_mean=sum(r.usd_per_1m_tokens_in_slo for r in rows)
-                / len(rows),
-                failed_mean=sum(r.failed for r in rows) / len(rows),
+                usd_per_1m_tokens_in_slo_mean=mean(name, "usd_per_1m_tokens_in_slo"),
+                failed_mean=mean(name, "failed"),
                 dominated_at=dominated_at,
                 dominated_on_mean=on_mean,
             )
