@@ -1,10 +1,10 @@
 """What perfect foresight buys on one scenario, measured in the lifecycle simulator itself.
 
 ``frontier_bound.py`` bounds every policy in a relaxed world (no backlog, no bursts inside a
-bin, no observe-only window). This script asks the complementary question in the real one: run
-policies that know every future arrival under the comparison's own rules (same requests,
-lifecycle, starting fleet, two-minute observe-only window, lead time), for a grid of their knobs,
-and report the cost/attainment frontier those runs trace. Two families:
+bin, the observe-only window at its most lenient). This script asks the complementary question
+in the real one: run policies that know every future arrival under the comparison's own rules
+(same requests, lifecycle, starting fleet, two-minute observe-only window, lead time), for a
+grid of their knobs, and report the cost/attainment frontier those runs trace. Two families:
 
 **The oracle** (the comparison's own lower-bound policy), on two knobs:
 
