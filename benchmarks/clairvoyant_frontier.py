@@ -18,12 +18,12 @@ ahead needs, and lets replicas go as soon as the load has passed.
 
 **Planned paths**: the fleet path ``frontier_bound.py``'s dynamic programme finds best in its
 relaxed world (which bins are worth serving at what fleet, each addition billed a lead time),
-followed in the simulator: every 5 s ask for the most the path holds between now and one lead
-time ahead. Knobs: the bin (``--plan-bins``), the dollars a request inside the SLO is worth
-(``--plan-values``: the trade-off between cost and attainment), and how much heavier than the
-load test's curve each replica's load is taken to be (``--plan-scales``: headroom for the backlog
-and bursts the relaxed world leaves out). It sees the spikes that are cheap to serve and lets
-the others go, which a per-bin rule cannot.
+followed in the simulator by the oracle's own rule: every 5 s ask for the most the path holds
+between now and one lead time ahead. Knobs: the bin (``--plan-bins``), the dollars a request
+inside the SLO is worth (``--plan-values``: the trade-off between cost and attainment), and how
+much heavier than the load test's curve each replica's load is taken to be (``--plan-scales``:
+headroom for the backlog and bursts the relaxed world leaves out). It sees the spikes that are
+cheap to serve and lets the others go, which a per-bin rule cannot.
 
 Neither family is a bound (a cleverer clairvoyant may do better), but together they answer
 "would knowing the future reach the corner every anchor leaves open?" with runs of the same
@@ -42,45 +42,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from _cli import positive, positives, run  # beside this file
 from frontier_bound import attainment_curve, best_path, share_table  # beside this file
-from gpuwise.policy import Decision, FleetState, OraclePolicy
+from gpuwise.policy import OraclePolicy
 from gpuwise.report.compare import ANCHORS, compare_policies, scenario_deployment
 from gpuwise.resolve import resolve_spec
-from gpuwise.signals import Signals
 from gpuwise.sim.lifecycle import LifecycleConfig
 from gpuwise.workload import generate
 from gpuwise.workload.scenarios import get_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class PlannedPolicy:
-    """Follows a fleet path planned with every arrival known: ready replicas per ``bin_s``."""
-
-    path: np.ndarray
-    bin_s: float
-    lead_s: float
-    name: str = "planned"
-    interval_s: float = 5.0
-
-    def reset(self) -> None:
-        pass
-
-    def decide(
-        self, now_s: float, signals_history: Sequence[Signals], fleet_state: FleetState
-    ) -> Decision:
-        k0 = int(now_s // self.bin_s)
-        k1 = max(k0 + 1, math.ceil((now_s + self.lead_s + self.interval_s) / self.bin_s))
-        want = int(np.max(self.path[k0:k1])) if k0 < self.path.size else 1
-        return Decision(max(1, want), 0, f"planned path holds {want} within a lead time")
 
 
 def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -180,7 +155,10 @@ def main() -> None:
                     "scale": scale,
                     "usd_per_request": value,
                 }
-                variants[name] = (knobs, PlannedPolicy(path, bin_s, lead_p90))
+                # a path of replicas is the oracle's rate at one request per second a replica:
+                # it asks for the most the path holds within a lead time, as the oracle does
+                plan = OraclePolicy(path.astype(float), bin_s, 1.0, lead_p90, name="planned")
+                variants[name] = (knobs, plan)
     runs = compare_policies(
         r,
         scenario=args.scenario,

@@ -163,11 +163,7 @@ def main() -> None:
     rate = tested if args.rate_from == "load-test" else model_rps
     lead = comp.cold_lead_s
     initial = comp.initial_replicas
-    cfg = LifecycleConfig().with_lead_time(
-        rd.perf, rd.gpu.name, rd.deployment.pricing, args.lead_time
-    )
-    ready_from = OBSERVE_ONLY_S + cfg.pull_s() + rd.perf.load_time_s(cfg.weight_storage)
-    ready_from += cfg.warmup_for(rd.perf)
+    ready_from = OBSERVE_ONLY_S + LifecycleConfig().fixed_lead_s(rd.perf)
     nb = math.ceil(args.duration / args.bin_s)
     k = np.minimum((reqs.arrival_s // args.bin_s).astype(np.int64), nb - 1)
     counts = np.bincount(k, minlength=nb).astype(float)

@@ -132,7 +132,7 @@ class LifecycleConfig:
         The lead time is request to ready with capacity available: provisioning + pull + weight
         load + warm-up. Raises ValueError when the fixed parts alone exceed ``lead_s``.
         """
-        fixed = self.pull_s() + perf.load_time_s(self.weight_storage) + self.warmup_for(perf)
+        fixed = self.fixed_lead_s(perf)
         if lead_s <= fixed:
             raise ValueError(
                 f"a {lead_s:g} s lead time is shorter than image pull + weight load + warm-up "
@@ -141,6 +141,10 @@ class LifecycleConfig:
         prov = dict(self.provision)
         prov[f"{gpu}/{pricing}"] = Duration(lead_s - fixed, cv)
         return replace(self, provision=prov)
+
+    def fixed_lead_s(self, perf: ReplicaPerf) -> float:
+        """The lead time with no time spent provisioning: image pull, weight load, warm-up."""
+        return self.pull_s() + perf.load_time_s(self.weight_storage) + self.warmup_for(perf)
 
     def pull_s(self) -> float:
         return self.image_bytes / self.image_pull_bytes_per_s
